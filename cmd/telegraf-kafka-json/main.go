@@ -1,0 +1,61 @@
+// Command telegraf-kafka-json is the Kafka JSON input for Telegraf's
+// [[inputs.execd]]: it consumes Kafka topics and writes line protocol to
+// stdout. See plugins/inputs/kafka_consumer/README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/inputs/kafka_consumer"
+)
+
+const binary = "telegraf-kafka-json"
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	plugin := kafka_consumer.New()
+	flags, done, err := execd.ParseFlags(binary, plugin.SampleConfig(), os.Args[1:], os.Stdout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "E! [%s] %v\n", binary, err)
+		return 2
+	}
+	if done {
+		return 0
+	}
+	if err := execd.LoadConfig(flags.Config, "inputs", "kafka_consumer", plugin); err != nil {
+		plugin.Log.Errorf("%v", err)
+		return 1
+	}
+	if err := plugin.Init(); err != nil {
+		plugin.Log.Errorf("config file %s: %v", flags.Config, err)
+		return 1
+	}
+
+	// A write to a closed stdout (Telegraf gone) must return an error we
+	// can handle, not kill the process before offsets are committed.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := execd.StopContext(context.Background())
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Telegraf stops an execd input by closing its stdin first.
+	execd.CancelOnEOF(os.Stdin, cancel)
+
+	var stats kafka_consumer.Stats
+	err = plugin.Run(ctx, os.Stdout, &stats)
+	plugin.Log.Infof("stopped: %d messages consumed, %d lines written, %d bad messages skipped",
+		stats.Messages.Load(), stats.Lines.Load(), stats.BadMessages.Load())
+	if err != nil {
+		plugin.Log.Errorf("%v", err)
+		return 1
+	}
+	return 0
+}

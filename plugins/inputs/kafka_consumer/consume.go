@@ -1,0 +1,401 @@
+package kafka_consumer //nolint:revive,stylecheck // named after the Telegraf plugin it replaces
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/parsers/jsonlp"
+)
+
+// flushBytes bounds a partition's buffer: reaching it writes to stdout
+// even while more messages are waiting, so latency stays low under load.
+const flushBytes = 64 << 10
+
+// Stats counts what the input did; it is logged at shutdown.
+type Stats struct {
+	Messages    atomic.Int64 // consumed from Kafka
+	Lines       atomic.Int64 // written to stdout
+	BadMessages atomic.Int64 // not valid, too long, or unconvertible
+}
+
+// Run consumes until ctx is cancelled or stdout fails, then leaves the
+// group after committing what was written. It returns an error only for
+// a failure the process should exit non-zero for.
+func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	client, err := k.connect(ctx)
+	if err != nil || client == nil {
+		return err
+	}
+	defer client.Close()
+
+	group, err := sarama.NewConsumerGroupFromClient(k.ConsumerGroup, client)
+	if err != nil {
+		return fmt.Errorf("creating consumer group %q: %w", k.ConsumerGroup, err)
+	}
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for err := range group.Errors() {
+			k.Log.Errorf("consumer group %q: %v", k.ConsumerGroup, err)
+		}
+	}()
+
+	h := &handler{
+		k:     k,
+		out:   &lockedWriter{w: stdout},
+		stats: stats,
+		fail:  cancel,
+	}
+	topics := newTopicSet(k.Topics)
+	if len(k.regexps) > 0 {
+		if err := k.refreshTopics(client, topics); err != nil {
+			k.Log.Warnf("listing topics for topic_regexps: %v", err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k.watchTopics(ctx, client, topics)
+		}()
+	}
+
+	k.Log.Infof("consuming %v as group %q from %v", topics.list(), k.ConsumerGroup, k.Brokers)
+	for ctx.Err() == nil {
+		list := topics.list()
+		if len(list) == 0 {
+			k.Log.Warnf("no topic matches topics/topic_regexps yet; looking again in %s", time.Duration(k.TopicRefreshInterval))
+			waitOrDone(ctx, topics.changedChan())
+			continue
+		}
+		sessionCtx, endSession := context.WithCancel(ctx)
+		go func() {
+			// A new topic means a new subscription: end the session so
+			// Consume rejoins the group with the new list.
+			select {
+			case <-topics.changedChan():
+				endSession()
+			case <-sessionCtx.Done():
+			}
+		}()
+		err := group.Consume(sessionCtx, list, h)
+		endSession()
+		if err != nil && ctx.Err() == nil {
+			k.Log.Errorf("consume: %v (retrying in %s)", err, reconnectDelay)
+			sleepCtx(ctx, reconnectDelay)
+		}
+	}
+
+	// Close commits the offsets marked so far and leaves the group, so
+	// the partitions move to another member at once.
+	if err := group.Close(); err != nil {
+		k.Log.Errorf("leaving consumer group: %v", err)
+	}
+	wg.Wait()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return nil
+}
+
+// connect creates the Kafka client, applying connection_strategy and
+// startup_error_behavior when the brokers cannot be reached. A nil client
+// with a nil error means: stay idle until stopped.
+func (k *KafkaConsumer) connect(ctx context.Context) (sarama.Client, error) {
+	retry := k.ConnectionStrategy == "defer" || k.StartupErrorBehavior == "retry"
+	for {
+		client, err := sarama.NewClient(k.Brokers, k.saramaConfig)
+		if err == nil {
+			return client, nil
+		}
+		switch {
+		case retry:
+			k.Log.Warnf("cannot connect to brokers %v: %v; retrying in %s", k.Brokers, err, reconnectDelay)
+			if !sleepCtx(ctx, reconnectDelay) {
+				return nil, nil
+			}
+		case k.StartupErrorBehavior == "ignore":
+			k.Log.Errorf("cannot connect to brokers %v: %v; startup_error_behavior = \"ignore\": consuming nothing until restarted", k.Brokers, err)
+			<-ctx.Done()
+			return nil, nil
+		default:
+			return nil, fmt.Errorf("cannot connect to brokers %v: %w (set startup_error_behavior = \"retry\" to keep trying; Telegraf restarts this process after its restart_delay)", k.Brokers, err)
+		}
+	}
+}
+
+func (k *KafkaConsumer) watchTopics(ctx context.Context, client sarama.Client, topics *topicSet) {
+	ticker := time.NewTicker(time.Duration(k.TopicRefreshInterval))
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := k.refreshTopics(client, topics); err != nil {
+				k.Log.Warnf("refreshing topics for topic_regexps: %v", err)
+			}
+		}
+	}
+}
+
+func (k *KafkaConsumer) refreshTopics(client sarama.Client, topics *topicSet) error {
+	if err := client.RefreshMetadata(); err != nil {
+		return err
+	}
+	all, err := client.Topics()
+	if err != nil {
+		return err
+	}
+	wanted := slices.Clone(k.Topics)
+	for _, t := range all {
+		for _, re := range k.regexps {
+			if re.MatchString(t) {
+				wanted = append(wanted, t)
+				break
+			}
+		}
+	}
+	if old, changed := topics.set(wanted); changed {
+		k.Log.Infof("topics changed from %v to %v", old, topics.list())
+	}
+	return nil
+}
+
+// topicSet is the subscription, shared with the topic watcher; changed is
+// closed (and replaced) whenever the list changes.
+type topicSet struct {
+	mu      sync.Mutex
+	topics  []string
+	changed chan struct{}
+}
+
+func newTopicSet(topics []string) *topicSet {
+	s := &topicSet{changed: make(chan struct{})}
+	s.set(topics)
+	return s
+}
+
+func (s *topicSet) set(topics []string) (old []string, changed bool) {
+	topics = slices.Clone(topics)
+	sort.Strings(topics)
+	topics = slices.Compact(topics)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slices.Equal(topics, s.topics) {
+		return s.topics, false
+	}
+	old, s.topics = s.topics, topics
+	close(s.changed)
+	s.changed = make(chan struct{})
+	return old, true
+}
+
+func (s *topicSet) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.topics
+}
+
+func (s *topicSet) changedChan() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
+// lockedWriter serialises the partitions' writes: each write is whole
+// lines, so Telegraf never sees two partitions' lines interleaved.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, err := l.w.Write(p)
+	return err
+}
+
+// handler is the sarama.ConsumerGroupHandler: one ConsumeClaim goroutine
+// per owned partition.
+type handler struct {
+	k     *KafkaConsumer
+	out   *lockedWriter
+	stats *Stats
+	fail  context.CancelCauseFunc
+}
+
+func (h *handler) Setup(session sarama.ConsumerGroupSession) error {
+	h.k.Log.Infof("joined group %q (generation %d) with partitions %v", h.k.ConsumerGroup, session.GenerationID(), session.Claims())
+	return nil
+}
+
+func (*handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// ConsumeClaim converts a partition's messages into a buffer and writes it
+// whenever no further message is waiting (or the buffer is full), then
+// marks the last written offset. It flushes before returning, while it
+// still owns the partition, so a rebalance never marks offsets for a
+// partition that moved on and never drops converted lines.
+func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	c := newClaimConverter(h.k)
+	var last *sarama.ConsumerMessage
+	flush := func() error {
+		if len(c.buf) > 0 {
+			if err := h.out.Write(c.buf); err != nil {
+				err = fmt.Errorf("writing to stdout: %w", err)
+				h.fail(err)
+				return err
+			}
+			h.stats.Lines.Add(int64(c.lines))
+			c.reset()
+		}
+		if last != nil {
+			session.MarkMessage(last, "")
+			last = nil
+		}
+		return nil
+	}
+	messages := claim.Messages()
+	for {
+		select {
+		case <-session.Context().Done():
+			return flush()
+		case msg, ok := <-messages:
+			if !ok {
+				return flush()
+			}
+			h.stats.Messages.Add(1)
+			if err := c.append(msg); err != nil {
+				h.stats.BadMessages.Add(1)
+				h.k.logBadMessage(msg, err)
+			}
+			last = msg
+			if len(messages) == 0 || len(c.buf) >= flushBytes {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+func (k *KafkaConsumer) logBadMessage(msg *sarama.ConsumerMessage, err error) {
+	ok, suppressed := k.badMessages.Allow(time.Now())
+	if !ok {
+		return
+	}
+	more := ""
+	if suppressed > 0 {
+		more = fmt.Sprintf(" (%d similar errors not logged)", suppressed)
+	}
+	k.Log.Errorf("skipping message at topic %q partition %d offset %d: %v%s", msg.Topic, msg.Partition, msg.Offset, err, more)
+}
+
+// claimConverter is one partition's converter and output buffer, reused
+// for every message so the per-message path does not allocate.
+type claimConverter struct {
+	k     *KafkaConsumer
+	conv  *jsonlp.Converter
+	meta  jsonlp.Meta
+	buf   []byte
+	lines int
+}
+
+func newClaimConverter(k *KafkaConsumer) *claimConverter {
+	return &claimConverter{
+		k:    k,
+		conv: k.converter.Clone(),
+		buf:  make([]byte, 0, flushBytes+4096),
+	}
+}
+
+func (c *claimConverter) reset() {
+	c.buf = c.buf[:0]
+	c.lines = 0
+}
+
+// append converts one message the way stock kafka_consumer does: parse,
+// then header tags, metric name from a header, the topic tag, and the
+// timestamp source.
+func (c *claimConverter) append(msg *sarama.ConsumerMessage) error {
+	k := c.k
+	if k.MaxMessageLen != 0 && len(msg.Value) > k.MaxMessageLen {
+		return fmt.Errorf("message exceeds max_message_len (actual %d, max %d)", len(msg.Value), k.MaxMessageLen)
+	}
+	m := &c.meta
+	m.Name = ""
+	m.Tags = m.Tags[:0]
+	m.Now = time.Now()
+	m.Time = time.Time{}
+	if len(k.headerTags) > 0 || k.MsgHeaderAsMetricName != "" {
+		for _, h := range msg.Headers {
+			key := string(h.Key)
+			switch {
+			case k.headerTags[key]:
+				m.Tags = setTag(m.Tags, key, string(h.Value))
+			case key == k.MsgHeaderAsMetricName:
+				m.Name = string(h.Value)
+			}
+		}
+	}
+	if k.TopicTag != "" {
+		m.Tags = setTag(m.Tags, k.TopicTag, msg.Topic)
+	}
+	switch k.TimestampSource {
+	case "inner":
+		m.Time = msg.Timestamp
+	case "outer":
+		m.Time = msg.BlockTimestamp
+	}
+	var (
+		lines int
+		err   error
+	)
+	c.buf, lines, err = c.conv.Append(c.buf, msg.Value, m)
+	c.lines += lines
+	return err
+}
+
+// setTag adds or replaces a tag: a later AddTag wins in Telegraf too.
+func setTag(tags []jsonlp.Tag, key, value string) []jsonlp.Tag {
+	for i := range tags {
+		if tags[i].Key == key {
+			tags[i].Value = value
+			return tags
+		}
+	}
+	return append(tags, jsonlp.Tag{Key: key, Value: value})
+}
+
+// sleepCtx waits d and reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func waitOrDone(ctx context.Context, ch <-chan struct{}) {
+	select {
+	case <-ctx.Done():
+	case <-ch:
+	}
+}

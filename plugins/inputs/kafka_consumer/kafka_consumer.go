@@ -1,0 +1,271 @@
+// Package kafka_consumer is the Kafka JSON input: a drop-in for Telegraf's
+// [[inputs.kafka_consumer]] with data_format = "json", run as an execd
+// child. It writes line protocol to stdout, where stock Telegraf's
+// [[inputs.execd]] reads it.
+//
+// Per message the path is bytes in, bytes out: the JSON is scanned and
+// appended as line protocol (package jsonlp) to a per-partition buffer,
+// which is written to stdout in one call whenever the partition has no
+// more fetched messages waiting. A message's offset is marked only after
+// the lines it produced were written, so a crash replays rather than
+// loses.
+package kafka_consumer //nolint:revive,stylecheck // named after the Telegraf plugin it replaces
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/plugins/common/kafka"
+
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/parsers/jsonlp"
+)
+
+//go:embed sample.conf
+var sampleConfig string
+
+const (
+	defaultConsumerGroup          = "telegraf_metrics_consumers"
+	defaultMaxUndeliveredMessages = 1000
+	defaultMaxProcessingTime      = config.Duration(100 * time.Millisecond)
+	defaultTopicRefreshInterval   = config.Duration(time.Minute)
+	// Telegraf's default measurement for a parser is the plugin's name;
+	// keeping it means `select * from kafka_consumer` still works.
+	defaultMeasurement = "kafka_consumer"
+	// Stock Telegraf defaults to 0.10.2.0, which Kafka 4 no longer
+	// speaks (its issue 17570). 2.1.0 is the oldest protocol level
+	// Kafka 4 accepts and is still understood by brokers back to 2.1.
+	defaultKafkaVersion = "2.1.0"
+	// reconnectDelay is how long stock kafka_consumer waits after a
+	// failed consume before trying again.
+	reconnectDelay = 5 * time.Second
+)
+
+// KafkaConsumer holds every option of stock [[inputs.kafka_consumer]]
+// (Telegraf 1.27.1 to 1.37) with the same names, defaults and meaning.
+type KafkaConsumer struct {
+	Brokers                              []string        `toml:"brokers"`
+	KafkaVersion                         string          `toml:"kafka_version"`
+	ConsumerGroup                        string          `toml:"consumer_group"`
+	MaxMessageLen                        int             `toml:"max_message_len"`
+	MaxUndeliveredMessages               int             `toml:"max_undelivered_messages"`
+	MaxProcessingTime                    config.Duration `toml:"max_processing_time"`
+	Offset                               string          `toml:"offset"`
+	BalanceStrategy                      string          `toml:"balance_strategy"`
+	Topics                               []string        `toml:"topics"`
+	TopicRegexps                         []string        `toml:"topic_regexps"`
+	TopicRefreshInterval                 config.Duration `toml:"topic_refresh_interval"`
+	TopicTag                             string          `toml:"topic_tag"`
+	MsgHeadersAsTags                     []string        `toml:"msg_headers_as_tags"`
+	MsgHeaderAsMetricName                string          `toml:"msg_header_as_metric_name"`
+	TimestampSource                      string          `toml:"timestamp_source"`
+	ConsumerFetchDefault                 config.Size     `toml:"consumer_fetch_default"`
+	ConnectionStrategy                   string          `toml:"connection_strategy"`
+	StartupErrorBehavior                 string          `toml:"startup_error_behavior"`
+	ResolveCanonicalBootstrapServersOnly bool            `toml:"resolve_canonical_bootstrap_servers_only"`
+
+	// Version, client id, TLS, SASL and metadata options come from
+	// Telegraf's own Kafka config, so they parse and apply exactly as
+	// in stock Telegraf.
+	kafka.ReadConfig
+
+	// data_format and the JSON parser's options.
+	DataFormat       string   `toml:"data_format"`
+	TagKeys          []string `toml:"tag_keys"`
+	JSONStringFields []string `toml:"json_string_fields"`
+	JSONNameKey      string   `toml:"json_name_key"`
+	JSONQuery        string   `toml:"json_query"`
+	JSONTimeKey      string   `toml:"json_time_key"`
+	JSONTimeFormat   string   `toml:"json_time_format"`
+	JSONTimezone     string   `toml:"json_timezone"`
+	JSONStrict       *bool    `toml:"json_strict"`
+
+	// Options Telegraf gives every input. They keep a meaning only where
+	// one exists outside Telegraf; the README says what each does here.
+	Alias            string          `toml:"alias"`
+	LogLevel         string          `toml:"log_level"`
+	Interval         config.Duration `toml:"interval"`
+	CollectionJitter config.Duration `toml:"collection_jitter"`
+	CollectionOffset config.Duration `toml:"collection_offset"`
+	Precision        config.Duration `toml:"precision"`
+
+	Log *execd.Logger `toml:"-"`
+
+	saramaConfig *sarama.Config
+	converter    *jsonlp.Converter
+	regexps      []*regexp.Regexp
+	headerTags   map[string]bool
+	badMessages  execd.RateLimit
+}
+
+// New returns the plugin with stock defaults, ready for a config file to
+// be decoded into it.
+func New() *KafkaConsumer {
+	return &KafkaConsumer{
+		Log: execd.NewLogger("inputs.kafka_consumer", telegraf.Info),
+	}
+}
+
+func (*KafkaConsumer) SampleConfig() string { return sampleConfig }
+
+// Init validates the options and builds the sarama config; every error
+// names the option at fault.
+func (k *KafkaConsumer) Init() error {
+	if k.Log == nil {
+		k.Log = execd.NewLogger("inputs.kafka_consumer", telegraf.Info)
+	}
+	level, err := execd.ParseLevel(k.LogLevel, telegraf.Info)
+	if err != nil {
+		return err
+	}
+	k.Log.SetLevel(level)
+	k.badMessages = execd.RateLimit{Interval: 10 * time.Second, Burst: 10}
+
+	if len(k.Brokers) == 0 {
+		return errors.New("brokers: at least one broker address is required")
+	}
+	if len(k.Topics) == 0 && len(k.TopicRegexps) == 0 {
+		return errors.New("topics: at least one topic (or topic_regexps) is required")
+	}
+	if k.MaxMessageLen < 0 {
+		return fmt.Errorf("max_message_len: must not be negative, got %d", k.MaxMessageLen)
+	}
+	if k.MaxUndeliveredMessages < 0 {
+		return fmt.Errorf("max_undelivered_messages: must not be negative, got %d", k.MaxUndeliveredMessages)
+	}
+	if k.MaxUndeliveredMessages == 0 {
+		k.MaxUndeliveredMessages = defaultMaxUndeliveredMessages
+	}
+	if k.MaxProcessingTime <= 0 {
+		k.MaxProcessingTime = defaultMaxProcessingTime
+	}
+	if k.TopicRefreshInterval <= 0 {
+		k.TopicRefreshInterval = defaultTopicRefreshInterval
+	}
+	if k.ConsumerGroup == "" {
+		k.ConsumerGroup = defaultConsumerGroup
+	}
+	switch k.TimestampSource {
+	case "":
+		k.TimestampSource = "metric"
+	case "metric", "inner", "outer":
+	default:
+		return fmt.Errorf("timestamp_source: %q is not one of metric, inner, outer", k.TimestampSource)
+	}
+	switch k.ConnectionStrategy {
+	case "", "startup", "defer":
+	default:
+		return fmt.Errorf("connection_strategy: %q is not one of startup, defer", k.ConnectionStrategy)
+	}
+	switch k.StartupErrorBehavior {
+	case "":
+		k.StartupErrorBehavior = "error"
+	case "error", "retry", "ignore", "probe":
+	default:
+		return fmt.Errorf("startup_error_behavior: %q is not one of error, retry, ignore, probe", k.StartupErrorBehavior)
+	}
+	for _, expr := range k.TopicRegexps {
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return fmt.Errorf("topic_regexps: %q does not compile: %w", expr, err)
+		}
+		k.regexps = append(k.regexps, re)
+	}
+	k.headerTags = make(map[string]bool, len(k.MsgHeadersAsTags))
+	for _, h := range k.MsgHeadersAsTags {
+		// Stock never turns the header that names the metric into a tag.
+		if h != k.MsgHeaderAsMetricName {
+			k.headerTags[h] = true
+		}
+	}
+
+	if err := k.initConverter(); err != nil {
+		return err
+	}
+	return k.initSarama()
+}
+
+func (k *KafkaConsumer) initConverter() error {
+	switch k.DataFormat {
+	case "json":
+	case "":
+		// Stock's default is influx; this binary exists for JSON.
+		return errors.New(`data_format: must be set to "json" (this plugin converts JSON messages; stock's default "influx" is not supported)`)
+	default:
+		return fmt.Errorf(`data_format: %q is not supported, only "json"`, k.DataFormat)
+	}
+	strict := true
+	if k.JSONStrict != nil {
+		strict = *k.JSONStrict
+	}
+	conv, err := jsonlp.New(jsonlp.Config{
+		MetricName:   defaultMeasurement,
+		TagKeys:      k.TagKeys,
+		StringFields: k.JSONStringFields,
+		NameKey:      k.JSONNameKey,
+		Query:        k.JSONQuery,
+		TimeKey:      k.JSONTimeKey,
+		TimeFormat:   k.JSONTimeFormat,
+		Timezone:     k.JSONTimezone,
+		Strict:       strict,
+	})
+	if err != nil {
+		return fmt.Errorf("json parser options: %w", err)
+	}
+	k.converter = conv
+	return nil
+}
+
+func (k *KafkaConsumer) initSarama() error {
+	cfg := sarama.NewConfig()
+	version := k.KafkaVersion
+	if version == "" {
+		version = defaultKafkaVersion
+	}
+	v, err := sarama.ParseKafkaVersion(version)
+	if err != nil {
+		return fmt.Errorf("kafka_version: %w", err)
+	}
+	cfg.Version = v
+	// The `version` option of Telegraf's common Kafka config wins over
+	// kafka_version, as in stock.
+	if err := k.SetConfig(cfg, k.Log); err != nil {
+		return fmt.Errorf("kafka client options (version, tls_*, sasl_*, metadata_*): %w", err)
+	}
+	switch strings.ToLower(k.Offset) {
+	case "oldest", "":
+		cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	case "newest":
+		cfg.Consumer.Offsets.Initial = sarama.OffsetNewest
+	default:
+		return fmt.Errorf("offset: %q is not one of oldest, newest", k.Offset)
+	}
+	switch strings.ToLower(k.BalanceStrategy) {
+	case "range", "":
+		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRange()}
+	case "roundrobin":
+		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
+	case "sticky":
+		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	default:
+		return fmt.Errorf("balance_strategy: %q is not one of range, roundrobin, sticky", k.BalanceStrategy)
+	}
+	cfg.Net.ResolveCanonicalBootstrapServers = k.ResolveCanonicalBootstrapServersOnly
+	cfg.Consumer.MaxProcessingTime = time.Duration(k.MaxProcessingTime)
+	if k.ConsumerFetchDefault != 0 {
+		cfg.Consumer.Fetch.Default = int32(k.ConsumerFetchDefault)
+	}
+	cfg.Consumer.Return.Errors = true
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("kafka client options: %w", err)
+	}
+	k.saramaConfig = cfg
+	return nil
+}

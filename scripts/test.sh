@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: installs what the tests need (Java,
+# Maven, stock Telegraf builds), starts a real Kafka broker, runs every Go
+# test against it, runs the fuzz targets briefly, and stops the broker.
+#
+#   scripts/test.sh              # everything
+#   scripts/test.sh -short       # unit tests only: no broker, no Telegraf
+#   FUZZTIME=5m scripts/test.sh  # fuzz longer (default 15s per target)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+short=false
+[[ "${1:-}" == "-short" ]] && short=true
+fuzztime=${FUZZTIME:-15s}
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "go vet"
+go vet ./...
+
+if $short; then
+  step "unit tests (-short: no broker, no Telegraf)"
+  go test -short -count=1 ./...
+  exit 0
+fi
+
+step "installing test dependencies (Java 17, Maven)"
+scripts/install-deps.sh
+
+step "building stock Telegraf (cached after the first run)"
+TELEGRAF_OLD=$(scripts/telegraf.sh build 1.27.1)
+TELEGRAF_NEW=$(scripts/telegraf.sh build latest)
+export TELEGRAF_OLD TELEGRAF_NEW
+
+step "starting the Kafka broker"
+trap 'scripts/kafka.sh stop >&2 || true' EXIT
+scripts/kafka.sh start --fresh
+eval "$(scripts/kafka.sh env)"
+
+step "go test (unit, differential, real broker, end-to-end)"
+go test -count=1 -timeout 20m ./...
+
+step "fuzzing briefly ($fuzztime per target)"
+go test -run '^$' -fuzz '^FuzzAppend$' -fuzztime "$fuzztime" ./plugins/parsers/jsonlp

@@ -1,0 +1,156 @@
+// Package cnosdbtest is an in-memory stand-in for CnosDB's HTTP API, for
+// the output plugin's tests, the end-to-end tests and the demo. It imitates
+// two dialects: V230 (CnosDB 2.3.0, the seed guide's version) and V24 (the
+// behaviour of 2.4.1 and later). The project's CnosDB HTTP API facts are
+// the brief; the notes below are what the CnosDB source (tags v2.3.0 and
+// v2.4.1) says where the brief is silent or differs.
+//
+// # Endpoints
+//
+//	GET|HEAD /api/v1/ping   200 {"version":"2.3.0","status":"healthy"} (2.4.1 for V24); no Authorization needed
+//	POST /api/v1/write?db=&tenant=&precision=   line protocol; 200 with an empty body
+//	POST /api/v1/sql?db=&tenant=                the statements below
+//
+// Another path is 404 and another method 405, both with empty bodies. The
+// SQL endpoint runs only:
+//
+//	CREATE DATABASE [IF NOT EXISTS] name [WITH TTL '30d' PRECISION 'ms' SHARD n VNODE_DURATION '1d' REPLICA n]
+//	DROP DATABASE [IF EXISTS] name
+//	SHOW DATABASES | SHOW TABLES
+//	SELECT * FROM [db.]table [ORDER BY time [ASC|DESC]] [LIMIT n]
+//	SELECT COUNT(*) FROM [db.]table
+//
+// Other statements get 422 010005 (not implemented).
+//
+// # Checks, in CnosDB's order, and their answers
+//
+//	Content-Length missing (chunked body)   500, empty (warp's length_required is an unhandled rejection)
+//	Content-Length > MaxBody                413, empty
+//	no Authorization header                 400 {"error_code":"000000","error_message":"Missing request header \"authorization\""}
+//	V24: unknown Content-Encoding           400 040005 "Invalid header: content encoding not support: xz"
+//	V24: body does not decode               400 040013 "Error decode request: ..."
+//	not "Basic base64(user:pass)" (Bearer)  400 040006 "Parse auth, malformed basic auth encoding: <header>"
+//	unknown user                            422 010016 V230 "Auth error: The user bob not found",
+//	                                                   V24 "Auth error: Access denied for user 'bob' (using xxx) username or password invalid"
+//	wrong password                          422 010016 V230 "Auth error: Access denied for user 'root' (using password) " (sic),
+//	                                                   V24 as for an unknown user
+//	unknown tenant                          V230 500 empty; V24 422 030010 "The tenant x not found"
+//	V24: body not UTF-8                     422 040015 (V230 replaces bad bytes with U+FFFD)
+//	a line does not parse                   V230 500 empty; V24 422 040004 "Error parsing message: ..."
+//	database missing                        422 050001 "Meta request error: Database not found: \"db\""
+//	                                        (V230 skips this for an empty body, which it answers 200)
+//	time * precision overflows int64        422 050014 "timestamp overflow"
+//	time older than now - TTL               V230 422 050014 "write expired time data not permit";
+//	                                        V24  422 050001 "Meta request error: Operation not support: create expired bucket"
+//	V24: column types differ inside a body  422 050014 "line to batch error: Expected i64 column"
+//	type differs from the stored schema     422 020004 V230 "DataSchemaError: unrecognized field type f",
+//	                                                   V24 "DataSchemaError: Column 'f' type error, found I64 expected F64"
+//	injected overload (Overload)            422 020005 "Memory Exhausted Retry Later"
+//
+// Every check covers the whole body: one failure stores nothing. Error bodies
+// are {"error_code":"NNNNNN","error_message":"..."} with Content-Type
+// application/json. There is no 401, 429 or 503.
+//
+// # Findings from the CnosDB source
+//
+// Authentication: the header must start with "Basic " exactly; anything else
+// (Bearer included) is 400 040006 with the header echoed. Every configured
+// user is treated as an admin, so the tenant is only checked after the
+// password. The ping route sits before the auth filter in both versions.
+//
+// Versions: the V24 parser, decoding and 422 for bad lines arrived in 2.4.1.
+// 2.3.4 and 2.3.5 decode bodies and answer 422 030010 for an unknown tenant
+// but keep the 2.3.0 parser and its bare 500; 2.4.0 still behaves like 2.3.0
+// in all three. A client has to cope with every mix of the two dialects.
+//
+// Unknown tenant: 2.3.0 to 2.3.3 and 2.4.0 map MetaError::TenantNotFound to
+// a bare 500; 2.3.4 and 2.4.1 answer 422 030010 (cnosdb issue #1698, PR #1704).
+//
+// TTL: a database created without TTL gets 365 days in 2.3.0
+// (DatabaseOptions::DEFAULT_TTL), public included, so 2.3.0 refuses points
+// older than a year with 050014. 2.4 defaults to INF, and refuses expired
+// points only when it would have to create a bucket for them (050001 above).
+// Options.DefaultTTL changes the default; CREATE DATABASE ... WITH TTL sets
+// one per database ('30d', '12h', '90m', a bare number of days, or 'INF').
+//
+// Timestamps: a line without one gets the server's clock in nanoseconds,
+// which CnosDB then reads in the request's precision: with precision=ms or
+// us such a line overflows and the body gets 050014. Conversion to the
+// database precision truncates (ns to ms divides). precision is
+// case-insensitive; any other value is ns.
+//
+// Line protocol, 2.3.0: its hand-written parser keeps backslashes in
+// measurement names, tag keys and values and field keys, and keeps the
+// escapes inside string field values too ("a \"b\"" is stored as a \"b\").
+// The measurement starts at the first letter, digit or backslash and runs
+// to the first comma, even an escaped one; a line without a comma (no tags)
+// cannot parse. An empty field value is the float 1, "truex" is true, a
+// backslash before a closing quote keeps the string open. It can also run a
+// token into the next line: a line without a timestamp followed by another
+// line takes the next line's first digits as its timestamp (and stores
+// garbage). This server parses line by line instead and gives such a line
+// the server's time, so clients should always send timestamps to 2.3.0.
+//
+// Line protocol, 2.4: standard escapes (\, \= \space in names, \" \\ in
+// strings), tagless lines allowed, names taken as written. This server
+// parses V24 with github.com/influxdata/line-protocol/v2, which differs from
+// CnosDB's parser only in corners: it also unescapes \n \r \t inside strings,
+// skips #comment lines, and rejects NaN/Inf.
+//
+// Both versions sort a line's tags and fields by key and keep the first of
+// duplicate keys.
+//
+// Same series and time: CnosDB merges rows field by field and the later
+// write of a field wins, whether the two lines came in one body or in two
+// requests (2.3.0: stable sort then "select next" in the memcache reader and
+// dedup_front_by_key keeping the last at flush; 2.4: dedup_and_sort_row_data
+// fills the newest row from older ones; the 2.4.1 e2e test writes fa then fb
+// at the same time and reads one row with both). So a later "m,t=a f=2 1"
+// replaces f of an earlier "m,t=a f=1,g=1 1" and keeps g. The brief says the
+// first line of a batch wins; nothing in the source does that except the
+// per-line dedup of duplicate keys. Options.FirstWinsInBatch gives the
+// brief's behaviour if a test needs it.
+//
+// Schema: a table is created by its first write with columns time, then
+// tags, then fields, in first-seen order; later columns are appended. A name
+// used as tag and field, or a field with another type, is a conflict (see
+// the table above). SELECT * lists columns in this stored order.
+//
+// SQL output (arrow 36 in 2.3.0, arrow 42 in 2.4): CSV is the default, with
+// a header row, times as 2023-07-28T02:12:11.000000000 (always nine
+// digits, no zone), floats in lexical-core form (1.0, 429351833.0,
+// 1.6185542082e10), empty text for nulls, quotes only where needed. JSON
+// (Accept: application/json) is an array of objects without the null
+// members; 2.3.0 sorts the keys and writes times as "2023-07-28 02:12:11"
+// and floats as serde_json does, 2.4 keeps column order and writes
+// "2023-07-28T02:12:11.050". Accept also takes application/tsv,
+// application/nd-json, application/table, application/* and */*; other
+// values are 400 040005. COUNT(*) is headed COUNT(UInt8(1)); SHOW DATABASES
+// is headed Database (2.3.0) or database_name (2.4) and lists public and
+// usage_schema too. DDL answers 200 with an empty body. Unquoted SQL
+// identifiers are lower-cased. A missing table is 422 010001
+// ("Datafusion: Error during planning: ..."), a missing database in SQL
+// 422 030017, CREATE of an existing database 422 030018.
+//
+// Request bodies: 2.3.0 ignores Content-Encoding; 2.4 decodes gzip, deflate
+// (raw deflate, flate2's DeflateDecoder, not zlib), br and zstd before it
+// authenticates. This server decodes all but br (no brotli in this module;
+// it answers 400 040013). MaxBody applies to the encoded body.
+//
+// # Test control endpoints
+//
+// With Options.Control (always on in cmd/cnosdb-test-server) the same port
+// also serves, without authentication:
+//
+//	GET  /_test/rows?tenant=&db=&measurement=   JSON list of rows: {"time":ns,"time_rfc3339":"...","tags":{},"fields":{}}
+//	GET  /_test/measurements?tenant=&db=        JSON list of table names
+//	GET  /_test/stats                           JSON Stats
+//	POST /_test/overload?n=3                    the next 3 storable writes get 422 020005
+//	POST /_test/latency?d=2s                    delay every API answer by 2s (d=0 turns it off)
+//	POST /_test/fail?status=503&n=2             the next 2 writes get this status and the request's body
+//	POST /_test/reset                           clear overload, latency and fail
+//	POST /_test/down?for=60s                    drop all connections and refuse new ones for 60s
+//
+// Empty tenant and db mean cnosdb and public. /_test/down answers only after
+// the server is down; nothing can bring it up early over HTTP.
+package cnosdbtest

@@ -40,5 +40,8 @@ eval "$(scripts/kafka.sh env)"
 step "go test (unit, differential, real broker, end-to-end)"
 go test -count=1 -timeout 20m ./...
 
+step "Debian packages: build, inspect, install/upgrade/purge in a throw-away root"
+scripts/package-test.sh
+
 step "fuzzing briefly ($fuzztime per target)"
 go test -run '^$' -fuzz '^FuzzAppend$' -fuzztime "$fuzztime" ./plugins/parsers/jsonlp

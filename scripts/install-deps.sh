@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Makes sure the tools the tests need are installed; safe to run again and again.
 #
-#   scripts/install-deps.sh
+#   scripts/install-deps.sh [--demo]
 #
 # Needs: Java >= 17 (java, keytool) and Maven (mvn) for the real Kafka broker
-# (scripts/kafka.sh), openssl for its throw-away certificates. What is missing
+# (scripts/kafka.sh), openssl for its throw-away certificates. --demo also
+# checks what scripts/demo.sh needs: curl, jq, and python3 with venv and pip
+# for the guide's Python producer (kafka-python goes into a venv). What is missing
 # is installed from Debian packages when we are root and have apt-get;
 # otherwise the script names what to install and exits non-zero.
 set -euo pipefail
@@ -64,13 +66,29 @@ check_maven() {
 	need_package maven
 }
 
-check_openssl() {
-	if command -v openssl >/dev/null 2>&1; then
-		log "ok: openssl ($(command -v openssl))"
+# check_tool TOOL PACKAGE: a command the scripts call, from its Debian package.
+check_tool() {
+	if command -v "$1" >/dev/null 2>&1; then
+		log "ok: $1 ($(command -v "$1"))"
 		return
 	fi
-	log "missing: openssl"
-	need_package openssl
+	log "missing: $1"
+	need_package "$2"
+}
+
+# Debian splits venv (and the pip it bootstraps) out of python3.
+check_demo_tools() {
+	local tool
+	check_tool curl curl
+	if ! command -v python3 >/dev/null 2>&1; then
+		log "missing: python3"
+		need_package python3 python3-venv
+	elif python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+		log "ok: python3 with venv ($(command -v python3))"
+	else
+		log "missing: the venv module of python3"
+		need_package python3-venv
+	fi
 }
 
 install_missing() {
@@ -94,12 +112,34 @@ verify() {
 	command -v keytool >/dev/null 2>&1 || die "keytool not found on PATH"
 	command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH"
 	command -v openssl >/dev/null 2>&1 || die "openssl not found on PATH"
+	command -v jq >/dev/null 2>&1 || die "jq not found on PATH"
+	if $demo; then
+		command -v curl >/dev/null 2>&1 || die "curl not found on PATH"
+		python3 -c 'import venv, ensurepip' >/dev/null 2>&1 ||
+			die "python3 on PATH ($(command -v python3 || echo none)) cannot create venvs; install python3-venv for it"
+	fi
 }
 
+demo=false
+
 main() {
+	case ${1:-} in
+	"") ;;
+	--demo) demo=true ;;
+	*)
+		sed -n '2,12s/^# \{0,1\}//p' "$0" >&2
+		exit 2
+		;;
+	esac
 	check_java
 	check_maven
-	check_openssl
+	# openssl: the broker's throw-away certificates; jq and flock:
+	# scripts/telegraf.sh; dpkg-deb: scripts/package-test.sh.
+	check_tool openssl openssl
+	check_tool jq jq
+	check_tool flock util-linux
+	check_tool dpkg-deb dpkg
+	if $demo; then check_demo_tools; fi
 	install_missing
 	verify
 	log "all test dependencies present"

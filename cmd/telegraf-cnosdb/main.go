@@ -1,0 +1,52 @@
+// Command telegraf-cnosdb is the CnosDB output for Telegraf's
+// [[outputs.execd]]: it reads line protocol on stdin and writes it to
+// CnosDB's HTTP API. See plugins/outputs/cnosdb/README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/outputs/cnosdb"
+)
+
+const binary = "telegraf-cnosdb"
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	plugin := cnosdb.New()
+	flags, done, err := execd.ParseFlags(binary, plugin.SampleConfig(), os.Args[1:], os.Stdout)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "E! [%s] %v\n", binary, err)
+		return 2
+	}
+	if done {
+		return 0
+	}
+	if err := execd.LoadConfig(flags.Config, "outputs", "cnosdb", plugin); err != nil {
+		plugin.Log.Errorf("%v", err)
+		return 1
+	}
+	if err := plugin.Init(); err != nil {
+		plugin.Log.Errorf("config file %s: %v", flags.Config, err)
+		return 1
+	}
+
+	// With Telegraf gone, a failed write to stderr must not kill the
+	// process before it has delivered what it holds.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := execd.StopContext(context.Background())
+	defer stop()
+	if err := plugin.Run(ctx, os.Stdin, nil); err != nil {
+		plugin.Log.Errorf("%v", err)
+		return 1
+	}
+	return 0
+}

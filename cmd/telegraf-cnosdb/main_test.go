@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbtest"
+)
+
+// The test binary doubles as telegraf-cnosdb, so the tests run the real
+// process the way Telegraf's outputs.execd does.
+func TestMain(m *testing.M) {
+	if os.Getenv("TELEGRAF_CNOSDB_TEST_MAIN") == "1" {
+		os.Exit(run())
+	}
+	os.Exit(m.Run())
+}
+
+type child struct {
+	cmd    *exec.Cmd
+	stdin  *os.File
+	stderr bytes.Buffer
+}
+
+func startChild(t *testing.T, config string) *child {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "cnosdb.conf")
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: exec.Command(os.Args[0], "-config", path)}
+	c.cmd.Env = append(os.Environ(), "TELEGRAF_CNOSDB_TEST_MAIN=1")
+	c.cmd.Stderr = &c.stderr
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Stdin, c.stdin = r, w
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	t.Cleanup(func() {
+		c.stdin.Close()
+		c.cmd.Process.Kill()
+		c.cmd.Wait()
+	})
+	return c
+}
+
+// wait waits for the exit, as Telegraf would (10 s before SIGKILL).
+func (c *child) wait(t *testing.T) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("still running 10s after stdin closed; stderr:\n%s", c.stderr.String())
+	}
+	return c.cmd.ProcessState.ExitCode()
+}
+
+func lines(from, n int, ts int64) string {
+	var sb strings.Builder
+	for i := from; i < from+n; i++ {
+		fmt.Fprintf(&sb, "kafka_consumer,host=h pressure=%d,temperature=23.4,visibility=80.2 %d\n", i, ts+int64(i))
+	}
+	return sb.String()
+}
+
+func TestLikeOutputsExecd(t *testing.T) {
+	s, err := cnosdbtest.Start(cnosdbtest.Options{Databases: []string{"telegraf"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := startChild(t, fmt.Sprintf("[[outputs.cnosdb]]\nurl = %q\nflush_interval = \"10ms\"\n", s.URL()+"/api/v1/write?db=telegraf"))
+	ts := time.Now().Add(-time.Minute).UnixNano()
+	// Flushes: one write per metric, a pause between flushes.
+	for f := range 4 {
+		for _, line := range strings.SplitAfter(lines(f*500, 500, ts), "\n") {
+			if line != "" {
+				if _, err := c.stdin.WriteString(line); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.stdin.Close() // Telegraf's first stop step
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	if n := len(s.Rows("", "telegraf", "kafka_consumer")); n != 2000 {
+		t.Fatalf("%d rows stored, want 2000", n)
+	}
+	// Telegraf logs every stderr line as an error: a healthy run says nothing.
+	if c.stderr.Len() != 0 {
+		t.Fatalf("stderr not quiet:\n%s", c.stderr.String())
+	}
+}
+
+func TestSIGTERMThenStdinClosed(t *testing.T) {
+	s, err := cnosdbtest.Start(cnosdbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := startChild(t, fmt.Sprintf("[[outputs.cnosdb]]\nurls = [%q]\nflush_interval = \"10ms\"\n", s.URL()))
+	ts := time.Now().Add(-time.Minute).UnixNano()
+	c.stdin.WriteString(lines(0, 100, ts))
+	// Rows stored: the child is running and handles signals.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.Rows("", "", "kafka_consumer")) < 100 {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing stored; stderr:\n%s", c.stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// systemd stopping the whole group: SIGTERM reaches the child while
+	// Telegraf still flushes into its stdin.
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	c.stdin.WriteString(lines(100, 100, ts))
+	c.stdin.Close()
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, c.stderr.String())
+	}
+	if n := len(s.Rows("", "", "kafka_consumer")); n != 200 {
+		t.Fatalf("%d rows stored, want 200; stderr:\n%s", n, c.stderr.String())
+	}
+}
+
+func TestUndeliveredIsReported(t *testing.T) {
+	s, err := cnosdbtest.Start(cnosdbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.Down()
+	c := startChild(t, fmt.Sprintf("[[outputs.cnosdb]]\nurls = [%q]\nshutdown_timeout = \"200ms\"\n", s.URL()))
+	c.stdin.WriteString(lines(0, 30, time.Now().UnixNano()))
+	c.stdin.Close()
+	if code := c.wait(t); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(c.stderr.String(), "E! [outputs.cnosdb] shutdown_timeout (200ms) ran out: 30 lines") {
+		t.Fatalf("stderr:\n%s", c.stderr.String())
+	}
+}
+
+func TestBadConfigExits1(t *testing.T) {
+	c := startChild(t, "[[outputs.cnosdb]]\nurls = [\"http://127.0.0.1:8902\"]\nprecision = \"s\"\n")
+	if code := c.wait(t); code != 1 || !strings.Contains(c.stderr.String(), "precision") {
+		t.Fatalf("exit %d, stderr:\n%s", code, c.stderr.String())
+	}
+}

@@ -1,0 +1,400 @@
+package cnosdb
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// readBufferSize is the stdin buffer; it grows only for a single
+	// entry longer than itself, and shrinks back afterwards.
+	readBufferSize = 256 << 10
+	// minRead is the room below which the buffer is compacted before
+	// the next read.
+	minRead = 16 << 10
+)
+
+// batch is a run of complete entries, each ending in "\n", ready to be a
+// request body.
+type batch struct {
+	seq     uint64
+	body    []byte
+	lines   int
+	tagless int
+
+	// Filled only when the batch has to be split (index).
+	ends   []int  // ends[i]: offset just past line i
+	tagged []bool // tagged[i]: line i has tags
+}
+
+func (b *batch) reset(seq uint64) {
+	b.seq = seq
+	b.body = b.body[:0]
+	b.lines = 0
+	b.tagless = 0
+	b.ends = b.ends[:0]
+	b.tagged = b.tagged[:0]
+}
+
+// pipeline holds the reader's side: the batch being filled, the pool of
+// free batches and the queue of sealed ones.
+type pipeline struct {
+	c     *CnosDB
+	stats *Stats
+
+	pool       chan *batch // free batches
+	ready      chan *batch // sealed batches, in sequence order
+	allocated  int         // batches made so far (reader side only)
+	maxBatches int
+	batchBytes int
+	batchLines int
+
+	// taglessRefused is set by the sender once CnosDB has refused a line
+	// for having no tags (CnosDB 2.3.0).
+	taglessRefused atomic.Bool
+
+	mu       sync.Mutex // guards everything below
+	cur      *batch
+	nextSeq  uint64
+	closed   bool // ready is closed: no batch may be sealed any more
+	eager    bool // stopping: seal after every read instead of waiting
+	timer    *time.Timer
+	timerSeq uint64
+	// The run of pass-through entries not yet copied into cur.
+	runStart, runEnd int
+	// skipping: the reader is in the middle of an invalid record.
+	skipping bool
+
+	// abandon is closed when shutdown_timeout has run out.
+	abandon chan struct{}
+	// inputEnd is closed when the reader has stopped.
+	inputEnd chan struct{}
+}
+
+func newPipeline(c *CnosDB, stats *Stats) *pipeline {
+	maxBatches := int(c.MaxBufferedBytes / c.BatchSizeBytes)
+	p := &pipeline{
+		c:          c,
+		stats:      stats,
+		pool:       make(chan *batch, maxBatches),
+		ready:      make(chan *batch, maxBatches),
+		maxBatches: maxBatches,
+		batchBytes: int(c.BatchSizeBytes),
+		batchLines: c.BatchSize,
+		abandon:    make(chan struct{}),
+		inputEnd:   make(chan struct{}),
+	}
+	p.timer = time.AfterFunc(time.Hour, p.flushTimeout)
+	p.timer.Stop()
+	return p
+}
+
+// read reads stdin until its end, or until the pipeline is closed.
+func (p *pipeline) read(in io.Reader) {
+	defer close(p.inputEnd)
+	buf := make([]byte, 0, readBufferSize)
+	rescanAt := 0
+	for {
+		n, err := in.Read(buf[len(buf):cap(buf)])
+		fresh := buf[len(buf) : len(buf)+n]
+		buf = buf[:len(buf)+n]
+		atEOF := err != nil
+		if err != nil && err != io.EOF {
+			p.c.Log.Errorf("reading stdin: %v: treating it as the end of input", err)
+		}
+		// An entry ends only at a newline (or the end of input). Without
+		// one in the new bytes the incomplete entry held cannot be done,
+		// so it is scanned again only once it has doubled: a huge line
+		// read 64 KiB at a time costs O(n), not O(n^2), and garbage behind
+		// a long valid start is still found before it doubles memory.
+		if !atEOF && len(buf) < rescanAt && bytes.IndexByte(fresh, '\n') < 0 {
+			if cap(buf)-len(buf) < minRead {
+				buf = grow(buf)
+			}
+			continue
+		}
+		keep, ok := p.consume(buf, atEOF)
+		if !ok || atEOF {
+			p.finishInput()
+			return
+		}
+		// Keep the incomplete entry at the end for the next read: moving
+		// it costs at most one entry per read, never a copy per line.
+		if keep > 0 {
+			n := copy(buf, buf[keep:])
+			buf = buf[:n]
+		}
+		rescanAt = 2 * len(buf)
+		switch {
+		case cap(buf)-len(buf) < minRead:
+			buf = grow(buf)
+		case cap(buf) > readBufferSize && len(buf) < readBufferSize/2:
+			// The long entry is done: give the memory back.
+			small := make([]byte, len(buf), readBufferSize)
+			copy(small, buf)
+			buf = small
+		}
+	}
+}
+
+// grow doubles the buffer for one entry nearly as long as itself.
+func grow(buf []byte) []byte {
+	grown := make([]byte, len(buf), 2*cap(buf))
+	copy(grown, buf)
+	return grown
+}
+
+// consume takes the complete entries in buf and reports how many bytes it
+// used; ok is false once the pipeline no longer takes input.
+func (p *pipeline) consume(buf []byte, atEOF bool) (used int, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		p.countUndeliveredInput(buf)
+		return len(buf), false
+	}
+	pos := 0
+	read := int64(0)
+	now := int64(0) // for entries without a timestamp; read once per call
+	defer func() { p.stats.LinesRead.Add(read) }()
+	if p.skipping {
+		// The rest of an invalid record, already counted.
+		k := bytes.IndexByte(buf, '\n')
+		if k < 0 {
+			return len(buf), true
+		}
+		p.skipping = false
+		pos = k + 1
+	}
+	var e entry
+	for {
+		r := scanEntry(buf, pos, atEOF, &e)
+		switch r {
+		case scanNeedMore:
+			p.flushRun(buf)
+			p.maybeSealEager()
+			return e.start, true
+		case scanEnd:
+			p.flushRun(buf)
+			p.maybeSealEager()
+			return len(buf), true
+		case scanInvalid, scanInvalidOpen:
+			read++
+			p.flushRun(buf)
+			p.c.logInvalid(buf[e.start:e.end], e.reason)
+			p.stats.LinesInvalid.Add(1)
+			if r == scanInvalidOpen {
+				// Skip the rest as it comes rather than hold it: garbage
+				// without newlines must not grow the buffer.
+				p.skipping = true
+				p.maybeSealEager()
+				return len(buf), true
+			}
+			pos = e.end
+			continue
+		}
+		read++
+		if !e.tagged && p.taglessRefused.Load() {
+			p.flushRun(buf)
+			p.c.logRejected(buf[e.start:e.bodyEnd], reasonTagless)
+			p.stats.LinesRejected.Add(1)
+			pos = e.end
+			continue
+		}
+		// Checkpoint markers would be recognised here, by measurement
+		// (buf[e.start:e.nameEnd]): seal the current batch, tie the
+		// marker to its sequence, and skip the line.
+		size := e.bodyEnd - e.start + 1
+		if e.tsStart == e.tsEnd {
+			size += 21 // the timestamp it will get
+			if now == 0 {
+				now = time.Now().UnixNano()
+			}
+		}
+		if p.cur != nil && p.cur.lines > 0 && len(p.cur.body)+(p.runEnd-p.runStart)+size > p.batchBytes {
+			p.flushRun(buf)
+			p.sealLocked()
+		}
+		if p.cur == nil && !p.takeBatchLocked() {
+			read--
+			p.countUndeliveredInput(buf[pos:])
+			return len(buf), false
+		}
+		b := p.cur
+		if b.lines == 0 {
+			p.armTimer(b.seq)
+		}
+		b.lines++
+		if !e.tagged {
+			b.tagless++
+		}
+		passThrough := e.end == e.bodyEnd+1 && buf[e.bodyEnd] == '\n' &&
+			p.c.tsDivisor == 1 && e.tsStart != e.tsEnd
+		if passThrough {
+			if p.runEnd == e.start && p.runEnd > p.runStart {
+				p.runEnd = e.end
+			} else {
+				p.flushRun(buf)
+				p.runStart, p.runEnd = e.start, e.end
+			}
+		} else {
+			p.flushRun(buf)
+			b.body = appendCanonical(b.body, buf, &e, p.c.tsDivisor, now)
+		}
+		pos = e.end
+		if b.lines >= p.batchLines {
+			p.flushRun(buf)
+			p.sealLocked()
+		}
+	}
+}
+
+// flushRun copies the pending run of pass-through entries into the
+// current batch: one copy for many lines.
+func (p *pipeline) flushRun(buf []byte) {
+	if p.runEnd > p.runStart {
+		p.cur.body = append(p.cur.body, buf[p.runStart:p.runEnd]...)
+	}
+	p.runStart, p.runEnd = 0, 0
+}
+
+// appendCanonical appends the entry as one line ending in "\n", without
+// trailing blanks or "\r", its timestamp divided for the precision. An
+// entry without a timestamp gets now: CnosDB 2.3.0 would take the next
+// line's first digits for it, and any version reads its own clock, in
+// nanoseconds, in the request's precision (so us or ms overflow).
+func appendCanonical(dst, buf []byte, e *entry, divisor, now int64) []byte {
+	if e.tsStart == e.tsEnd {
+		dst = append(dst, buf[e.start:e.bodyEnd]...)
+		dst = append(dst, ' ')
+		dst = strconv.AppendInt(dst, now/divisor, 10)
+		return append(dst, '\n')
+	}
+	if divisor == 1 {
+		dst = append(dst, buf[e.start:e.bodyEnd]...)
+		return append(dst, '\n')
+	}
+	dst = append(dst, buf[e.start:e.tsStart]...)
+	ts, _ := strconv.ParseInt(bytesString(buf[e.tsStart:e.tsEnd]), 10, 64) // validated by the scanner
+	q := ts / divisor
+	if ts%divisor < 0 {
+		q-- // floor, so times before 1970 round the same way as after
+	}
+	dst = strconv.AppendInt(dst, q, 10)
+	return append(dst, '\n')
+}
+
+// takeBatchLocked makes a free batch current, waiting for one when
+// max_buffered_bytes is in use: that wait is what stops reading stdin.
+// It reports false when the pipeline is stopping for good.
+func (p *pipeline) takeBatchLocked() bool {
+	var b *batch
+	select {
+	case b = <-p.pool:
+	default:
+		if p.allocated < p.maxBatches {
+			p.allocated++
+			b = &batch{}
+		} else {
+			p.stats.Stalls.Add(1)
+			p.stats.Waiting.Store(true)
+			select {
+			case b = <-p.pool:
+			case <-p.abandon:
+			}
+			p.stats.Waiting.Store(false)
+			if b == nil {
+				return false
+			}
+		}
+	}
+	if b.body == nil {
+		b.body = make([]byte, 0, p.batchBytes)
+	}
+	b.reset(p.nextSeq)
+	p.nextSeq++
+	p.cur = b
+	return true
+}
+
+// release gives a settled batch back to the pool.
+func (p *pipeline) release(b *batch) {
+	if cap(b.body) > 2*p.batchBytes {
+		b.body = nil // it grew for one long line: don't keep that memory
+	}
+	p.pool <- b
+}
+
+// sealLocked queues the current batch for the sender.
+func (p *pipeline) sealLocked() {
+	if p.cur == nil || p.cur.lines == 0 {
+		return
+	}
+	p.ready <- p.cur // never blocks: ready holds every batch there is
+	p.cur = nil
+}
+
+func (p *pipeline) maybeSealEager() {
+	if p.eager {
+		p.sealLocked()
+	}
+}
+
+func (p *pipeline) armTimer(seq uint64) {
+	p.timerSeq = seq
+	p.timer.Reset(time.Duration(p.c.FlushInterval))
+}
+
+// flushTimeout seals the current batch flush_interval after its first line.
+func (p *pipeline) flushTimeout() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.closed && p.cur != nil && p.cur.seq == p.timerSeq {
+		p.sealLocked()
+	}
+}
+
+// finishInput seals what is left once stdin has ended.
+func (p *pipeline) finishInput() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closeLocked()
+}
+
+// closeLocked seals the current batch and closes the queue.
+func (p *pipeline) closeLocked() {
+	if p.closed {
+		return
+	}
+	p.sealLocked()
+	p.closed = true
+	p.timer.Stop()
+	close(p.ready)
+}
+
+// hurry makes the reader seal after every read: the process is stopping.
+func (p *pipeline) hurry() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.eager = true
+	if !p.closed {
+		p.sealLocked()
+	}
+}
+
+// countUndeliveredInput counts the entries read after the pipeline closed.
+func (p *pipeline) countUndeliveredInput(buf []byte) {
+	var e entry
+	for pos := 0; ; pos = e.end {
+		r := scanEntry(buf, pos, true, &e)
+		if r == scanEnd || r == scanNeedMore {
+			return
+		}
+		p.stats.LinesRead.Add(1)
+		p.stats.LinesUndelivered.Add(1)
+	}
+}

@@ -1,0 +1,153 @@
+package cnosdb
+
+import (
+	"context"
+	"io"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// Stats counts what became of the lines read; safe to read while Run runs.
+type Stats struct {
+	LinesRead        atomic.Int64 // entries read from stdin (blank and comment lines aside)
+	LinesWritten     atomic.Int64 // stored by CnosDB
+	LinesInvalid     atomic.Int64 // not line protocol: logged, never sent
+	LinesRejected    atomic.Int64 // refused by CnosDB for their content: logged
+	LinesUndelivered atomic.Int64 // still held when shutdown_timeout ran out
+	BytesWritten     atomic.Int64 // line protocol bytes stored (before compression)
+	Batches          atomic.Int64 // batches settled
+	Requests         atomic.Int64 // write requests sent
+	Retries          atomic.Int64 // failed attempts that were retried
+	// Stalls counts the times the reader stopped reading stdin because
+	// max_buffered_bytes was in use; Waiting is true while it is stopped.
+	Stalls  atomic.Int64
+	Waiting atomic.Bool
+}
+
+// signalGrace bounds delivery after SIGTERM when stdin has not closed.
+const signalGrace = 4 * time.Second
+
+// Run reads line protocol from in and writes it to CnosDB until in ends,
+// then delivers what it holds and returns. Once ctx is done (SIGTERM) it
+// keeps reading until in ends, sending at once what it reads. It stops
+// trying shutdown_timeout after in ended, or min(shutdown_timeout, 4s)
+// after a signal that came first, and then logs a count of the lines it
+// could not deliver. What goes wrong with the data or with CnosDB is logged
+// and counted in stats, never returned: the error is for future use.
+func (c *CnosDB) Run(ctx context.Context, in io.Reader, stats *Stats) error {
+	if stats == nil {
+		stats = &Stats{}
+	}
+	p := newPipeline(c, stats)
+	sendCtx, cancelSend := context.WithCancel(context.Background())
+	defer cancelSend()
+	s := newSender(sendCtx, c, p, stats)
+	senderDone := make(chan struct{})
+	go func() {
+		defer close(senderDone)
+		s.run()
+	}()
+	go p.read(in)
+
+	var deadline <-chan time.Time
+	var limit time.Duration
+	stopping := func(why string, d time.Duration) {
+		if deadline != nil {
+			return
+		}
+		c.Log.Debugf("%s: delivering what is held, for at most %s", why, d)
+		limit = d
+		deadline = time.After(d)
+		// Not inline: the reader may hold the lock while it waits for a
+		// free batch, and the deadline must run meanwhile.
+		go p.hurry()
+	}
+	ctxDone, inputEnd := ctx.Done(), p.inputEnd
+	for {
+		select {
+		case <-senderDone:
+			c.logSummary(stats)
+			return nil
+		case <-ctxDone:
+			ctxDone = nil
+			// Telegraf sends SIGTERM 5 s after closing stdin and SIGKILL 5 s
+			// later; a reader held back by max_buffered_bytes cannot have
+			// seen stdin close, so a signal leaves less time.
+			stopping("stop signal", min(time.Duration(c.ShutdownTimeout), signalGrace))
+		case <-inputEnd:
+			inputEnd = nil
+			stopping("stdin closed", time.Duration(c.ShutdownTimeout))
+		case <-deadline:
+			c.Log.Debugf("shutdown deadline reached")
+			close(p.abandon)
+			cancelSend()
+			<-senderDone
+			lines, bytes := s.undelivered, s.undeliveredBytes
+			p.mu.Lock()
+			p.closeLocked()
+			p.mu.Unlock()
+			for b := range p.ready {
+				lines += int64(b.lines)
+				bytes += int64(len(b.body))
+			}
+			stats.LinesUndelivered.Add(lines)
+			if lines > 0 {
+				last := s.lastError
+				if last == "" {
+					last = "none (CnosDB too slow?)"
+				}
+				c.Log.Errorf("shutdown_timeout (%s) ran out: %d lines (%d bytes) were not delivered to CnosDB; last error: %s",
+					limit, lines, bytes, last)
+			}
+			c.logSummary(stats)
+			return nil
+		}
+	}
+}
+
+func (c *CnosDB) logSummary(stats *Stats) {
+	invalid, rejected := stats.LinesInvalid.Load(), stats.LinesRejected.Load()
+	if invalid+rejected > 0 {
+		c.Log.Warnf("%d invalid and %d rejected lines were not written (each was logged, up to the rate limit)", invalid, rejected)
+	}
+	c.Log.Infof("stopped: %d lines read, %d written in %d batches (%d requests, %d retries), %d invalid, %d rejected, %d undelivered",
+		stats.LinesRead.Load(), stats.LinesWritten.Load(), stats.Batches.Load(), stats.Requests.Load(), stats.Retries.Load(),
+		invalid, rejected, stats.LinesUndelivered.Load())
+}
+
+// maxLoggedLine is how much of a line a log message shows.
+const maxLoggedLine = 256
+
+func (c *CnosDB) logInvalid(line []byte, reason string) {
+	ok, suppressed := c.invalidLog.Allow(time.Now())
+	if !ok {
+		return
+	}
+	c.Log.Warnf("not line protocol, skipped: %s: %s%s", reason, quoteLine(line), suppressedNote(suppressed))
+}
+
+func (c *CnosDB) logRejected(line []byte, reason string) {
+	ok, suppressed := c.rejectedLog.Allow(time.Now())
+	if !ok {
+		return
+	}
+	c.Log.Warnf("CnosDB rejected a line, dropped: %s: %s%s", reason, quoteLine(line), suppressedNote(suppressed))
+}
+
+func quoteLine(line []byte) string {
+	for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+		line = line[:len(line)-1]
+	}
+	if len(line) > maxLoggedLine {
+		return strconv.Quote(string(line[:maxLoggedLine])) + "... (" + strconv.Itoa(len(line)) + " bytes)"
+	}
+	return strconv.Quote(string(line))
+}
+
+func suppressedNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return " (" + strconv.Itoa(n) + " similar messages suppressed)"
+}

@@ -1,0 +1,631 @@
+package cnosdb
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// answerKind is what one write attempt tells about the lines sent.
+type answerKind uint8
+
+const (
+	// kindAccepted: CnosDB stored the lines.
+	kindAccepted answerKind = iota
+	// kindContent: CnosDB refused the lines for what they hold; splitting
+	// the batch isolates the lines at fault.
+	kindContent
+	// kindTooLarge: 413, the body is over the server's limit: split.
+	kindTooLarge
+	// kindTransient: overload, timeout, connection trouble: retry (next
+	// URL, back-off) for as long as the process runs.
+	kindTransient
+	// kindServer: CnosDB failed for reasons of its own (an error_code not
+	// about the data): retry max_retries times, then treat as content.
+	kindServer
+	// kindDatabase: the database does not exist.
+	kindDatabase
+	// kindEncoding: the server refused Content-Encoding: gzip.
+	kindEncoding
+	// kindConfig: authentication, tenant, URL: nothing the data can fix;
+	// retried forever, loudly, so nothing is dropped meanwhile.
+	kindConfig
+)
+
+type answer struct {
+	kind   answerKind
+	reason string
+	// parseError: CnosDB could not parse the lines (500 with an empty
+	// body up to 2.3.5, 422 040004 later), the way 2.3.0 refuses a line
+	// without tags.
+	parseError bool
+	// bare500: the answer was a 500 with an empty body, which CnosDB up to
+	// 2.3.3 also gives for an unknown tenant.
+	bare500 bool
+}
+
+// CnosDB error codes, by what they mean for a retry. The first two digits
+// are the module (01 query, 02 storage, 03 meta, 04 http, 05 coordinator).
+var (
+	overloadCodes = map[string]bool{
+		"020005": true, // storage: Memory Exhausted Retry Later
+		"050033": true, // coordinator: Memory Exhausted Retry Later (2.4)
+		"030024": true, // meta: request limit reached
+		"030025": true, // meta: "please try again"
+		"010012": true, // query: concurrent request limit
+	}
+	databaseMissingCodes = map[string]bool{
+		"050001": true, // coordinator: database not found
+		"030013": true, // meta: not found db
+		"030017": true, // meta: database not found
+		"010062": true, // query: database not found
+	}
+	contentCodes = map[string]bool{
+		"040004": true, // malformed line protocol (2.3.6 and later)
+		"040003": true, // body not UTF-8
+		"040015": true, // invalid UTF-8 sequence
+		"020004": true, // field type conflicts with the stored schema
+		"020002": true, // a point without fields
+		"050014": true, // timestamp out of range or outside the TTL
+		"050032": true, // empty table name
+		"050034": true, // a point without fields (2.4)
+	}
+	configCodes = map[string]bool{
+		"040006": true, // malformed Basic authentication
+		"040008": true, // tenant not found
+		"030010": true, // tenant not found
+		"030008": true, // user not found
+		"010016": true, // authentication failed
+		"010004": true, // insufficient privileges
+	}
+)
+
+const reasonTagless = "CnosDB refuses lines without tags (CnosDB 2.3.0 needs at least one tag per line)"
+
+// classify reads an HTTP answer by CnosDB's error_code first, its status
+// second: CnosDB answers 422 for bad data and for its own trouble alike.
+func classify(status int, body []byte, gzipped bool) answer {
+	if status >= 200 && status < 300 {
+		return answer{kind: kindAccepted}
+	}
+	code, msg := errorCode(body)
+	reason := describe(status, code, msg)
+	switch {
+	case status == http.StatusRequestEntityTooLarge:
+		return answer{kind: kindTooLarge, reason: "the request is larger than CnosDB accepts (413)"}
+	case overloadCodes[code] || strings.Contains(msg, "Memory Exhausted"):
+		return answer{kind: kindTransient, reason: "CnosDB is overloaded: " + reason}
+	case databaseMissingCodes[code] && strings.Contains(strings.ToLower(msg), "not found"):
+		// 050001 is every meta failure seen by the coordinator; only the
+		// "not found" one is about the database (2.4 also answers 050001
+		// for a point older than the TTL).
+		return answer{kind: kindDatabase, reason: reason}
+	case code == "040005" && gzipped:
+		return answer{kind: kindEncoding, reason: reason}
+	case code == "040005" || code == "000000" || configCodes[code]:
+		// 000000 with 400 is a request CnosDB could not even read (e.g. no
+		// Authorization header): not the data's fault.
+		return answer{kind: kindConfig, reason: reason}
+	case contentCodes[code]:
+		return answer{kind: kindContent, reason: reason, parseError: code == "040004"}
+	case status == http.StatusInternalServerError && len(bytes.TrimSpace(body)) == 0:
+		return answer{kind: kindContent, parseError: true, bare500: true,
+			reason: "CnosDB could not parse it (500 with an empty body: CnosDB 2.3.0 to 2.3.5 answer so for a malformed line, and up to 2.3.3 for an unknown tenant too)"}
+	case status == http.StatusBadRequest:
+		return answer{kind: kindContent, reason: reason}
+	case status == http.StatusUnauthorized, status == http.StatusForbidden,
+		status == http.StatusNotFound, status == http.StatusMethodNotAllowed:
+		return answer{kind: kindConfig, reason: reason}
+	case status == http.StatusRequestTimeout, status == http.StatusTooManyRequests,
+		status == http.StatusBadGateway, status == http.StatusServiceUnavailable,
+		status == http.StatusGatewayTimeout:
+		return answer{kind: kindTransient, reason: reason}
+	}
+	return answer{kind: kindServer, reason: reason}
+}
+
+// errorCode reads CnosDB's {"error_code": "...", "error_message": "..."}.
+func errorCode(body []byte) (code, msg string) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return "", string(body)
+	}
+	var e struct {
+		Code    any    `json:"error_code"`
+		Message string `json:"error_message"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return "", string(body)
+	}
+	switch v := e.Code.(type) {
+	case string:
+		code = v
+	case float64:
+		code = fmt.Sprintf("%06.0f", v)
+	}
+	return code, e.Message
+}
+
+func describe(status int, code, msg string) string {
+	const maxLen = 300
+	if len(msg) > maxLen {
+		msg = msg[:maxLen] + "..."
+	}
+	switch {
+	case code != "":
+		return fmt.Sprintf("%d %s: %s", status, code, msg)
+	case msg != "":
+		return fmt.Sprintf("%d: %s", status, msg)
+	}
+	return fmt.Sprintf("%d with an empty body", status)
+}
+
+// sender writes the sealed batches in order, one request at a time.
+type sender struct {
+	c     *CnosDB
+	p     *pipeline
+	stats *Stats
+	// ctx is cancelled when shutdown_timeout runs out.
+	ctx context.Context
+
+	urlIndex     int
+	gzip         bool // may be turned off when the server cannot decode it
+	gzipVerified bool // a gzip body has been accepted
+	// tenantVerified: the tenant is known to exist (a write was accepted,
+	// or SHOW DATABASES answered), so a bare 500 is about the lines.
+	tenantVerified bool
+	gz             *gzip.Writer
+	gzBuf          bytes.Buffer
+	respBuf        []byte
+	stack          []span
+	timer          *time.Timer
+
+	failures     int // consecutive failed attempts
+	firstFailure time.Time
+	lastWarn     time.Time
+	warned       bool
+	lastError    string
+
+	// undelivered counts the lines of the batch in hand when the sender
+	// gave up.
+	undelivered, undeliveredBytes int64
+}
+
+// span is a range of lines [from, to) of a batch.
+type span struct{ from, to int }
+
+func newSender(ctx context.Context, c *CnosDB, p *pipeline, stats *Stats) *sender {
+	s := &sender{c: c, p: p, stats: stats, ctx: ctx, gzip: c.gzip, respBuf: make([]byte, 64<<10)}
+	if c.gzip {
+		s.gz, _ = gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	}
+	s.timer = time.NewTimer(time.Hour)
+	s.timer.Stop()
+	return s
+}
+
+func (s *sender) run() {
+	if s.c.CreateDatabase {
+		if err := s.createDatabase(); err != nil {
+			s.c.Log.Warnf("create_database: could not create database %q at start (will try again if a write says it is missing): %v", s.c.Database, err)
+		}
+	}
+	for b := range s.p.ready {
+		if !s.deliver(b) {
+			return
+		}
+		s.stats.Batches.Add(1)
+		if s.c.settled != nil {
+			s.c.settled(b.seq)
+		}
+		s.p.release(b)
+	}
+}
+
+// deliver writes every line of b or rejects it with a logged reason. It
+// returns false only when shutdown_timeout ran out first.
+func (s *sender) deliver(b *batch) bool {
+	if b.tagless > 0 && s.p.taglessRefused.Load() {
+		b.index()
+		s.dropTagless(b, 0)
+	}
+	stack := append(s.stack[:0], span{0, b.lines})
+	defer func() { s.stack = stack[:0] }()
+	for len(stack) > 0 {
+		sp := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if sp.to <= sp.from {
+			continue
+		}
+		lines := sp.to - sp.from
+		body := b.body
+		if lines != b.lines {
+			body = b.body[b.lineStart(sp.from):b.ends[sp.to-1]]
+		}
+		ans, ok := s.post(body)
+		if !ok {
+			s.undelivered = int64(lines)
+			s.undeliveredBytes = int64(len(body))
+			for _, rest := range stack {
+				s.undelivered += int64(rest.to - rest.from)
+				s.undeliveredBytes += int64(b.ends[rest.to-1] - b.lineStart(rest.from))
+			}
+			return false
+		}
+		if ans.kind == kindAccepted {
+			s.stats.LinesWritten.Add(int64(lines))
+			s.stats.BytesWritten.Add(int64(len(body)))
+			continue
+		}
+		// Refused for its content, or too large: isolate.
+		b.index()
+		if lines > 1 {
+			mid := sp.from + lines/2
+			stack = append(stack, span{mid, sp.to}, span{sp.from, mid})
+			continue
+		}
+		line := body[:len(body)-1]
+		if ans.kind == kindContent && ans.parseError && !b.tagged[sp.from] && !s.p.taglessRefused.Load() && s.refusesTagless(ans) {
+			// One tagless line the server could not parse, and a server
+			// that wants tags. Put the rest aside without a request.
+			s.p.taglessRefused.Store(true)
+			s.c.Log.Warnf("CnosDB at %s refuses lines without tags (CnosDB 2.3.0): from now on such lines are logged and counted as rejected without being sent; give them a tag (e.g. Telegraf's global_tags) to store them",
+				s.c.endpoints[s.urlIndex].name)
+			s.c.logRejected(line, reasonTagless)
+			s.stats.LinesRejected.Add(1)
+			if len(stack) > 0 {
+				// The spans left cover the rest of the batch, in order.
+				s.dropTagless(b, sp.to)
+				stack = append(stack[:0], span{sp.to, b.lines})
+			}
+			continue
+		}
+		s.c.logRejected(line, ans.reason)
+		s.stats.LinesRejected.Add(1)
+	}
+	return true
+}
+
+// refusesTagless tells whether the server is one that refuses lines
+// without tags (CnosDB 2.3.0), so that a tagless line it could not parse
+// says something about every tagless line. It asks /api/v1/ping for the
+// version; without an answer, a bare 500 (2.3.x) is taken as the sign.
+func (s *sender) refusesTagless(ans answer) bool {
+	ep := &s.c.endpoints[s.urlIndex]
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, ep.ping, nil)
+	if err != nil {
+		return ans.bare500
+	}
+	s.c.setHeaders(req)
+	resp, err := s.c.client.Do(req)
+	if err != nil {
+		return ans.bare500
+	}
+	n, _ := io.ReadFull(resp.Body, s.respBuf)
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // best effort
+	resp.Body.Close()
+	var ping struct {
+		Version string `json:"version"`
+	}
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(s.respBuf[:n], &ping) != nil || ping.Version == "" {
+		return ans.bare500
+	}
+	return ping.Version == "2.3.0" || strings.HasPrefix(ping.Version, "2.3.0-") || strings.HasPrefix(ping.Version, "2.3.0.")
+}
+
+// index finds where each line of the batch ends (and whether it has tags),
+// for splitting. Only batches CnosDB refused pay for it.
+func (b *batch) index() {
+	if len(b.ends) == b.lines {
+		return
+	}
+	b.ends, b.tagged = b.ends[:0], b.tagged[:0]
+	var e entry
+	for pos := 0; pos < len(b.body); pos = e.end {
+		if scanEntry(b.body, pos, true, &e) != scanEntryOK {
+			break // cannot happen: the batch holds only valid entries
+		}
+		b.ends = append(b.ends, e.end)
+		b.tagged = append(b.tagged, e.tagged)
+	}
+}
+
+func (b *batch) lineStart(i int) int {
+	if i == 0 {
+		return 0
+	}
+	return b.ends[i-1]
+}
+
+// dropTagless rejects the tagless lines from line from on, moving the
+// others down in place.
+func (s *sender) dropTagless(b *batch, from int) {
+	w := b.lineStart(from)
+	start := w
+	out := from
+	for i := from; i < b.lines; i++ {
+		end := b.ends[i]
+		if b.tagged[i] {
+			w += copy(b.body[w:], b.body[start:end])
+			b.ends[out], b.tagged[out] = w, true
+			out++
+		} else {
+			s.c.logRejected(b.body[start:end-1], reasonTagless)
+			s.stats.LinesRejected.Add(1)
+		}
+		start = end
+	}
+	b.body = b.body[:w]
+	b.ends, b.tagged = b.ends[:out], b.tagged[:out]
+	b.lines = out
+	b.tagless = 0
+}
+
+// post writes body until CnosDB says something about its content:
+// accepted, refused, or too large. Everything else is retried here. It
+// returns false when shutdown_timeout runs out first.
+func (s *sender) post(body []byte) (answer, bool) {
+	serverTries := 0
+	identity := false // this body goes uncompressed: probing the server
+	created := false
+	for {
+		if s.ctx.Err() != nil {
+			return answer{}, false
+		}
+		gzipped := s.gzip && !identity
+		ans := s.attempt(body, gzipped)
+		if s.ctx.Err() != nil {
+			return answer{}, false
+		}
+		switch ans.kind {
+		case kindAccepted:
+			s.tenantVerified = true
+			if gzipped {
+				s.gzipVerified = true
+			}
+			if identity && s.gzip {
+				s.gzip = false
+				s.c.Log.Warnf("content_encoding: CnosDB at %s does not decode gzip bodies (versions before 2.3.4 ignore Content-Encoding): sending uncompressed from now on",
+					s.c.endpoints[s.urlIndex].name)
+			}
+			s.recovered()
+			return ans, true
+		case kindContent:
+			if gzipped && !s.gzipVerified {
+				// CnosDB 2.3.0 reads a gzip body as text and fails to
+				// parse it: try once without, before blaming the lines.
+				identity = true
+				continue
+			}
+			if ans.bare500 && !s.tenantVerified {
+				if missing := s.tenantMissing(); missing != "" {
+					ans = answer{kind: kindConfig, reason: missing}
+					s.failed(ans)
+					s.nextURL()
+					break
+				}
+				s.tenantVerified = true
+			}
+			s.recovered()
+			return ans, true
+		case kindTooLarge:
+			s.recovered()
+			return ans, true
+		case kindEncoding:
+			s.gzip = false
+			s.c.Log.Warnf("content_encoding: CnosDB at %s refused gzip (%s): it is older than 2.3.4; sending uncompressed from now on",
+				s.c.endpoints[s.urlIndex].name, ans.reason)
+			continue
+		case kindServer:
+			serverTries++
+			if serverTries > s.c.MaxRetries {
+				s.recovered()
+				ans.kind = kindContent
+				ans.reason += fmt.Sprintf(" (still failing after max_retries = %d)", s.c.MaxRetries)
+				return ans, true
+			}
+			s.failed(ans)
+			s.nextURL()
+		case kindDatabase:
+			if s.c.CreateDatabase {
+				err := s.createDatabase()
+				if err == nil && !created {
+					created = true
+					continue
+				}
+				if err != nil {
+					ans.reason += "; creating it failed: " + err.Error()
+				}
+			} else {
+				ans.reason = fmt.Sprintf("database %q does not exist in tenant %q (%s): create it, or set create_database = true; holding the data and retrying",
+					s.c.Database, s.c.Tenant, ans.reason)
+				ans.kind = kindConfig
+			}
+			s.failed(ans)
+		default: // transient, config
+			s.failed(ans)
+			s.nextURL()
+		}
+		if !s.backoff() {
+			return answer{}, false
+		}
+	}
+}
+
+// attempt sends body once to the current URL.
+func (s *sender) attempt(body []byte, gzipped bool) answer {
+	ep := &s.c.endpoints[s.urlIndex]
+	payload := body
+	if gzipped {
+		s.gzBuf.Reset()
+		s.gz.Reset(&s.gzBuf)
+		s.gz.Write(body) //nolint:errcheck // writes to a bytes.Buffer do not fail
+		s.gz.Close()     //nolint:errcheck // same
+		payload = s.gzBuf.Bytes()
+	}
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, ep.write, bytes.NewReader(payload))
+	if err != nil {
+		return answer{kind: kindConfig, reason: err.Error()}
+	}
+	s.c.setHeaders(req)
+	if gzipped {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	s.stats.Requests.Add(1)
+	resp, err := s.c.client.Do(req)
+	if err != nil {
+		return answer{kind: kindTransient, reason: err.Error()}
+	}
+	n, _ := io.ReadFull(resp.Body, s.respBuf)
+	// Drain what is left so the connection can be reused.
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // best effort
+	resp.Body.Close()
+	return classify(resp.StatusCode, s.respBuf[:n], gzipped)
+}
+
+func (c *CnosDB) setHeaders(req *http.Request) {
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	if c.authHeader != "" {
+		req.Header.Set("Authorization", c.authHeader)
+	}
+	if c.hostHeader != "" {
+		req.Host = c.hostHeader
+	}
+}
+
+var plainIdentifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// createDatabase sends CREATE DATABASE IF NOT EXISTS to the current URL.
+func (s *sender) createDatabase() error {
+	name := s.c.Database
+	if !plainIdentifier.MatchString(name) {
+		// Quoted, the name keeps its case and any other character.
+		name = `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+	}
+	stmt := "CREATE DATABASE IF NOT EXISTS " + name
+	ep := &s.c.endpoints[s.urlIndex]
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, ep.sql, strings.NewReader(stmt))
+	if err != nil {
+		return err
+	}
+	s.c.setHeaders(req)
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.c.client.Do(req)
+	if err != nil {
+		return err
+	}
+	n, _ := io.ReadFull(resp.Body, s.respBuf)
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // best effort
+	resp.Body.Close()
+	if resp.StatusCode/100 == 2 {
+		s.c.Log.Infof("create_database: database %q is ready (%s)", s.c.Database, ep.name)
+		return nil
+	}
+	code, msg := errorCode(s.respBuf[:n])
+	return errors.New(describe(resp.StatusCode, code, msg))
+}
+
+// tenantMissing tells an unknown tenant from malformed lines, which
+// CnosDB 2.3.0 to 2.3.3 answer alike (500, empty body), by asking for the
+// tenant's databases. It returns why the tenant is missing, or "" when it
+// exists or that cannot be told.
+func (s *sender) tenantMissing() string {
+	ep := &s.c.endpoints[s.urlIndex]
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, ep.sql, strings.NewReader("SHOW DATABASES"))
+	if err != nil {
+		return ""
+	}
+	s.c.setHeaders(req)
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.c.client.Do(req)
+	if err != nil {
+		return ""
+	}
+	n, _ := io.ReadFull(resp.Body, s.respBuf)
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // best effort
+	resp.Body.Close()
+	code, _ := errorCode(s.respBuf[:n])
+	if (resp.StatusCode == http.StatusInternalServerError && n == 0) || code == "030010" || code == "040008" {
+		return fmt.Sprintf("tenant %q does not exist (CnosDB before 2.3.4 answers a write to an unknown tenant as if its lines were malformed): create it or fix tenant; holding the data and retrying", s.c.Tenant)
+	}
+	return ""
+}
+
+func (s *sender) nextURL() {
+	s.urlIndex = (s.urlIndex + 1) % len(s.c.endpoints)
+}
+
+// failed notes a failed attempt and says so, without flooding the log:
+// the first failure of a streak, then every 30 s.
+func (s *sender) failed(ans answer) {
+	s.stats.Retries.Add(1)
+	now := time.Now()
+	if s.failures == 0 {
+		s.firstFailure = now
+	}
+	s.failures++
+	s.lastError = ans.reason
+	ep := s.c.endpoints[s.urlIndex].name
+	switch {
+	case s.failures == 1 || now.Sub(s.lastWarn) >= 30*time.Second:
+		s.lastWarn = now
+		s.warned = true
+		if ans.kind == kindConfig {
+			s.c.Log.Errorf("writing to %s: %s (attempt %d, retrying with back-off until it is fixed)", ep, ans.reason, s.failures)
+		} else {
+			s.c.Log.Warnf("writing to %s: %s (attempt %d, retrying with back-off)", ep, ans.reason, s.failures)
+		}
+	default:
+		s.c.Log.Debugf("writing to %s: %s (attempt %d)", ep, ans.reason, s.failures)
+	}
+}
+
+// recovered ends a streak of failures.
+func (s *sender) recovered() {
+	if s.failures == 0 {
+		return
+	}
+	if s.warned {
+		s.c.Log.Warnf("writing to %s again, after %d failed attempts over %s",
+			s.c.endpoints[s.urlIndex].name, s.failures, time.Since(s.firstFailure).Round(time.Millisecond))
+	}
+	s.failures, s.warned = 0, false
+}
+
+// backoff waits before the next attempt: every URL is tried once first,
+// then the wait doubles per round up to retry_max_interval, with jitter so
+// that several writers do not retry in step. It returns false when
+// shutdown_timeout runs out meanwhile.
+func (s *sender) backoff() bool {
+	n := len(s.c.endpoints)
+	if s.failures%n != 0 {
+		return true
+	}
+	round := s.failures / n
+	d := time.Duration(s.c.RetryInitialInterval)
+	for i := 1; i < round && d < time.Duration(s.c.RetryMaxInterval); i++ {
+		d *= 2
+	}
+	d = min(d, time.Duration(s.c.RetryMaxInterval))
+	d = d/2 + rand.N(d/2+1)
+	s.timer.Reset(d)
+	select {
+	case <-s.timer.C:
+		return true
+	case <-s.ctx.Done():
+		s.timer.Stop()
+		return false
+	}
+}

@@ -320,7 +320,7 @@ func backlog(opts options) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	committed, err := admin.ListConsumerGroupOffsets(opts.backlog, map[string][]int32{opts.topic: partitions})
+	committed, err := listOffsets(admin, opts.backlog, opts.topic, partitions)
 	if err != nil {
 		return 0, err
 	}
@@ -342,4 +342,17 @@ func backlog(opts options) (int64, error) {
 		total += max(newest-start, 0)
 	}
 	return total, nil
+}
+
+// listOffsets asks for a group's committed offsets, waiting while a broker
+// that has just started is still loading them.
+func listOffsets(admin sarama.ClusterAdmin, group, topic string, partitions []int32) (*sarama.OffsetFetchResponse, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: partitions})
+		if !errors.Is(err, sarama.ErrOffsetsLoadInProgress) && !errors.Is(err, sarama.ErrConsumerCoordinatorNotAvailable) || time.Now().After(deadline) {
+			return resp, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

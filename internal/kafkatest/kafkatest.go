@@ -249,7 +249,14 @@ func CommittedOffsets(t testing.TB, brokers []string, group, topic string) map[i
 	for _, p := range metas[0].Partitions {
 		partitions = append(partitions, p.ID)
 	}
-	resp, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: partitions})
+	var resp *sarama.OffsetFetchResponse
+	// A broker that has just started answers "still loading offsets" for a while.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		resp, err = admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: partitions})
+		if !errors.Is(err, sarama.ErrOffsetsLoadInProgress) && !errors.Is(err, sarama.ErrConsumerCoordinatorNotAvailable) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("kafkatest: offsets of group %q: %v", group, err)
 	}

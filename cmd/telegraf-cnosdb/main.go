@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,21 +21,8 @@ func main() {
 
 func run() int {
 	plugin := cnosdb.New()
-	flags, done, err := execd.ParseFlags(binary, plugin.SampleConfig(), os.Args[1:], os.Stdout)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "E! [%s] %v\n", binary, err)
-		return 2
-	}
-	if done {
-		return 0
-	}
-	if err := execd.LoadConfig(flags.Config, "outputs", "cnosdb", plugin); err != nil {
-		plugin.Log.Errorf("%v", err)
-		return 1
-	}
-	if err := plugin.Init(); err != nil {
-		plugin.Log.Errorf("config file %s: %v", flags.Config, err)
-		return 1
+	if code, stop := execd.Configure(binary, "outputs", "cnosdb", plugin, plugin.Log, os.Args[1:], os.Stdout); stop {
+		return code
 	}
 
 	// With Telegraf gone, a failed write to stderr must not kill the

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,21 +21,8 @@ func main() {
 
 func run() int {
 	plugin := kafka_consumer.New()
-	flags, done, err := execd.ParseFlags(binary, plugin.SampleConfig(), os.Args[1:], os.Stdout)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "E! [%s] %v\n", binary, err)
-		return 2
-	}
-	if done {
-		return 0
-	}
-	if err := execd.LoadConfig(flags.Config, "inputs", "kafka_consumer", plugin); err != nil {
-		plugin.Log.Errorf("%v", err)
-		return 1
-	}
-	if err := plugin.Init(); err != nil {
-		plugin.Log.Errorf("config file %s: %v", flags.Config, err)
-		return 1
+	if code, stop := execd.Configure(binary, "inputs", "kafka_consumer", plugin, plugin.Log, os.Args[1:], os.Stdout); stop {
+		return code
 	}
 
 	// A write to a closed stdout (Telegraf gone) must return an error we
@@ -50,7 +36,7 @@ func run() int {
 	execd.CancelOnEOF(os.Stdin, cancel)
 
 	var stats kafka_consumer.Stats
-	err = plugin.Run(ctx, os.Stdout, &stats)
+	err := plugin.Run(ctx, os.Stdout, &stats)
 	plugin.Log.Infof("stopped: %d messages consumed, %d lines written, %d bad messages skipped",
 		stats.Messages.Load(), stats.Lines.Load(), stats.BadMessages.Load())
 	if err != nil {

@@ -111,6 +111,19 @@ func (tg *telegraf) stop(t *testing.T) {
 	tg.done = nil
 }
 
+// execdBlocks runs our two children as the README tells users to.
+func execdBlocks(input, inputConf, output, outputConf string) string {
+	return fmt.Sprintf(`
+[[inputs.execd]]
+  command = [%q, "-config", %q]
+  signal = "none"
+  data_format = "influx"
+[[outputs.execd]]
+  command = [%q, "-config", %q]
+  data_format = "influx"
+`, input, inputConf, output, outputConf)
+}
+
 func writeFile(t *testing.T, dir, name, text string) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
@@ -159,18 +172,8 @@ func TestGuidePipelineThroughStockTelegraf(t *testing.T) {
 [[outputs.cnosdb]]
   urls = [%q]
 `, srv.URL()))
-			tg := startTelegraf(t, binary, fmt.Sprintf(`
-[agent]
-  flush_interval = "1s"
-  hostname = "e2e-host"
-[[inputs.execd]]
-  command = [%q, "-config", %q]
-  signal = "none"
-  data_format = "influx"
-[[outputs.execd]]
-  command = [%q, "-config", %q]
-  data_format = "influx"
-`, input, inputConf, output, outputConf))
+			tg := startTelegraf(t, binary, "[agent]\n  flush_interval = \"1s\"\n  hostname = \"e2e-host\"\n"+
+				execdBlocks(input, inputConf, output, outputConf))
 
 			const n = 500
 			kafkatest.ProduceN(t, brokers, topic, n, func(i int) []byte {

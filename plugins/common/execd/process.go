@@ -8,6 +8,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/influxdata/telegraf"
 )
 
 // Version is set at build time with
@@ -78,4 +80,34 @@ func CancelOnEOF(r io.Reader, cancel context.CancelFunc) {
 		io.Copy(io.Discard, r) //nolint:errcheck // any end of stdin means stop
 		cancel()
 	}()
+}
+
+// Plugin is what a binary's main needs of its plugin.
+type Plugin interface {
+	SampleConfig() string
+	Init() error
+}
+
+// Configure is the start of every main: it handles the flags, loads the
+// [[kind.name]] table of -config into plugin and runs its Init. When stop is
+// true, main exits with code at once (flags handled, or bad config, which is
+// logged through log).
+func Configure(binary, kind, name string, plugin Plugin, log telegraf.Logger, args []string, stdout io.Writer) (code int, stop bool) {
+	flags, done, err := ParseFlags(binary, plugin.SampleConfig(), args, stdout)
+	switch {
+	case err != nil:
+		log.Errorf("%v", err)
+		return 2, true
+	case done:
+		return 0, true
+	}
+	if err := LoadConfig(flags.Config, kind, name, plugin); err != nil {
+		log.Errorf("%v", err)
+		return 1, true
+	}
+	if err := plugin.Init(); err != nil {
+		log.Errorf("config file %s: %v", flags.Config, err)
+		return 1, true
+	}
+	return 0, false
 }

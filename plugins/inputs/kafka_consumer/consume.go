@@ -341,6 +341,7 @@ func (c *claimConverter) append(msg *sarama.ConsumerMessage) error {
 	m.Tags = m.Tags[:0]
 	m.Now = time.Now()
 	m.Time = time.Time{}
+	emptyName := false
 	if len(k.headerTags) > 0 || k.MsgHeaderAsMetricName != "" {
 		for _, h := range msg.Headers {
 			key := string(h.Key)
@@ -349,6 +350,7 @@ func (c *claimConverter) append(msg *sarama.ConsumerMessage) error {
 				m.Tags = setTag(m.Tags, key, string(h.Value))
 			case key == k.MsgHeaderAsMetricName:
 				m.Name = string(h.Value)
+				emptyName = m.Name == ""
 			}
 		}
 	}
@@ -365,9 +367,23 @@ func (c *claimConverter) append(msg *sarama.ConsumerMessage) error {
 		lines int
 		err   error
 	)
+	start := len(c.buf)
 	c.buf, lines, err = c.conv.Append(c.buf, msg.Value, m)
+	if err != nil {
+		return err
+	}
+	if emptyName {
+		// Stock names the metrics "" and Telegraf drops nameless
+		// metrics; the message still had to parse to say so.
+		c.buf = c.buf[:start]
+		lines = 0
+	}
+	if d := c.conv.Dropped(); d != (jsonlp.Dropped{}) {
+		k.Log.Debugf("topic %q partition %d offset %d: left out %d metric(s) and %d field(s) that line protocol cannot carry through Telegraf (see jsonlp's README)",
+			msg.Topic, msg.Partition, msg.Offset, d.Metrics, d.Fields)
+	}
 	c.lines += lines
-	return err
+	return nil
 }
 
 // setTag adds or replaces a tag: a later AddTag wins in Telegraf too.

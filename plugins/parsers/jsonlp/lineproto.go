@@ -138,21 +138,7 @@ func (c *Converter) appendTokenSlow(dst, s []byte, cls tokClass) ([]byte, tokSta
 // normalize replaces \t, \n, \f and \r with the two-byte escapes the
 // serializer writes for them; that is what Telegraf's parser reads back.
 func normalize(dst, s []byte) []byte {
-	for _, b := range s {
-		switch b {
-		case '\t':
-			dst = append(dst, '\\', 't')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		default:
-			dst = append(dst, b)
-		}
-	}
-	return dst
+	return appendSerializerEscaped(dst, s, "\t\n\f\r")
 }
 
 func hashBytes(c *Converter, b []byte) uint64 { return maphash.Bytes(c.seed, b) }

@@ -406,16 +406,7 @@ func (c *Converter) writeOurs(dst, doc, name []byte, ts time.Time) ([]byte, int,
 			continue
 		}
 		dst = append(dst, '=')
-		switch l.kind {
-		case kindNumber:
-			dst = appendNumber(dst, doc, l)
-		case kindTrue:
-			dst = append(dst, "true"...)
-		case kindFalse:
-			dst = append(dst, "false"...)
-		default:
-			dst = appendStringField(dst, c.stringValue(doc, l))
-		}
+		dst = c.appendFieldValue(dst, doc, l)
 		sep = ','
 		nfields++
 	}
@@ -519,5 +510,19 @@ func (c *Converter) dedupeFieldKeys() {
 			c.leaves[c.fields[prev]].dead = true
 			c.badFields = append(c.badFields, c.fields[prev])
 		}
+	}
+}
+
+// appendFieldValue writes a leaf's value as the influx serializer does.
+func (c *Converter) appendFieldValue(dst, doc []byte, l *leaf) []byte {
+	switch l.kind {
+	case kindNumber:
+		return appendNumber(dst, doc, l)
+	case kindTrue:
+		return append(dst, "true"...)
+	case kindFalse:
+		return append(dst, "false"...)
+	default:
+		return appendStringField(dst, c.stringValue(doc, l))
 	}
 }

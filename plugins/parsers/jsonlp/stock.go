@@ -50,16 +50,7 @@ func (c *Converter) appendStockLine(dst, doc, name []byte, ts time.Time) []byte 
 		dst = append(dst, sep)
 		dst = appendSerializerEscaped(dst, key, keyEscapes)
 		dst = append(dst, '=')
-		switch l.kind {
-		case kindNumber:
-			dst = appendNumber(dst, doc, l)
-		case kindTrue:
-			dst = append(dst, "true"...)
-		case kindFalse:
-			dst = append(dst, "false"...)
-		default:
-			dst = appendStringField(dst, c.stringValue(doc, l))
-		}
+		dst = c.appendFieldValue(dst, doc, l)
 		sep = ','
 	}
 	if sep == ' ' {

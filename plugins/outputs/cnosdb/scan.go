@@ -177,15 +177,8 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 	}
 	e.nameEnd = j
 	if j < n && buf[j] == ',' {
-		j++
-		if j >= n {
-			if !atEOF {
-				return scanNeedMore
-			}
-			return invalidFrom(buf, i, j, atEOF, e, "expected tag key after comma")
-		}
-		if c := buf[j]; c == ' ' || c == '\r' || c == '\n' {
-			return invalidFrom(buf, i, j, atEOF, e, "expected tag key after comma")
+		if j, r = skipTagComma(buf, i, j, atEOF, e); r != scanEntryOK {
+			return r
 		}
 	}
 
@@ -240,15 +233,8 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 			return invalidFrom(buf, i, j, atEOF, e, "no fields")
 		}
 		if buf[j] == ',' {
-			j++
-			if j >= n {
-				if !atEOF {
-					return scanNeedMore
-				}
-				return invalidFrom(buf, i, j, atEOF, e, "expected tag key after comma")
-			}
-			if c := buf[j]; c == ' ' || c == '\r' || c == '\n' {
-				return invalidFrom(buf, i, j, atEOF, e, "expected tag key after comma")
+			if j, r = skipTagComma(buf, i, j, atEOF, e); r != scanEntryOK {
+				return r
 			}
 		}
 	}
@@ -484,6 +470,22 @@ func takeEOL(buf []byte, j int, atEOF bool) (int, scanResult) {
 
 // invalidFrom reports an invalid record that started at start and failed
 // at j: like the Decoder, it skips to the next newline.
+// skipTagComma steps over the comma at j that must be followed by a tag key;
+// a result other than scanEntryOK decides the record.
+func skipTagComma(buf []byte, i, j int, atEOF bool, e *entry) (int, scanResult) {
+	j++
+	if j >= len(buf) {
+		if !atEOF {
+			return j, scanNeedMore
+		}
+		return j, invalidFrom(buf, i, j, atEOF, e, "expected tag key after comma")
+	}
+	if c := buf[j]; c == ' ' || c == '\r' || c == '\n' {
+		return j, invalidFrom(buf, i, j, atEOF, e, "expected tag key after comma")
+	}
+	return j, scanEntryOK
+}
+
 func invalidFrom(buf []byte, start, j int, atEOF bool, e *entry, reason string) scanResult {
 	n := len(buf)
 	if k := bytes.IndexByte(buf[j:], '\n'); k >= 0 {

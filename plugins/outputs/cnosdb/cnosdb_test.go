@@ -412,17 +412,7 @@ func TestCreateDatabaseNames(t *testing.T) {
 // The seed guide's outputs.http settings, moved to this plugin.
 func TestGuideURL(t *testing.T) {
 	s := startServer(t, cnosdbtest.Options{Databases: []string{"telegraf"}})
-	c, err := load(t, fmt.Sprintf(`[[outputs.cnosdb]]
-  url = "%s/api/v1/write?db=telegraf"
-  timeout = "5s"
-  method = "POST"
-  username = "root"
-  password = ""
-  data_format = "influx"
-  use_batch_format = true
-  content_encoding = "identity"
-  idle_conn_timeout = 10
-`, s.URL()))
+	c, err := load(t, guideHTTPBlock(s.URL()))
 	if err != nil {
 		t.Fatal(err)
 	}

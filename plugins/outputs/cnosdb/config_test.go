@@ -40,11 +40,11 @@ func TestSampleConfigLoads(t *testing.T) {
 	}
 }
 
-// The seed guide's [[outputs.http]] block, renamed, must work as it is.
-func TestGuideHTTPBlock(t *testing.T) {
-	c, err := load(t, `
-[[outputs.cnosdb]]
-  url = "http://127.0.0.1:8902/api/v1/write?db=telegraf"
+// guideHTTPBlock is the seed guide's [[outputs.http]] block, renamed, for a
+// CnosDB at base.
+func guideHTTPBlock(base string) string {
+	return `[[outputs.cnosdb]]
+  url = "` + base + `/api/v1/write?db=telegraf"
   timeout = "5s"
   method = "POST"
   username = "root"
@@ -53,7 +53,12 @@ func TestGuideHTTPBlock(t *testing.T) {
   use_batch_format = true
   content_encoding = "identity"
   idle_conn_timeout = 10
-`)
+`
+}
+
+// The seed guide's [[outputs.http]] block, renamed, must work as it is.
+func TestGuideHTTPBlock(t *testing.T) {
+	c, err := load(t, guideHTTPBlock("http://127.0.0.1:8902"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -236,7 +237,8 @@ func TestBrokerSeveralPartitionsAndResume(t *testing.T) {
 		t.Fatalf("restarted consumer got %d lines, want exactly the 50 new ones", got)
 	}
 	for _, line := range lines {
-		if _, _, fields, _ := decodeLine(t, line); fields["visibility"] < "1000" {
+		_, _, fields, _ := decodeLine(t, line)
+		if v, err := strconv.ParseFloat(fields["visibility"], 64); err != nil || v < 1000 {
 			t.Fatalf("replayed an old message: %q", line)
 		}
 	}

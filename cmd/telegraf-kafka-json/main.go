@@ -37,8 +37,9 @@ func run() int {
 
 	var stats kafka_consumer.Stats
 	err := plugin.Run(ctx, os.Stdout, &stats)
-	plugin.Log.Infof("stopped: %d messages consumed, %d lines written, %d bad messages skipped",
-		stats.Messages.Load(), stats.Lines.Load(), stats.BadMessages.Load())
+	plugin.Log.Infof("stopped: %d messages consumed, %d lines written, %d bad messages skipped, %d messages acknowledged by the output, %d unacknowledged (consumed again next time), %d replays",
+		stats.Messages.Load(), stats.Lines.Load(), stats.BadMessages.Load(),
+		stats.Acknowledged.Load(), stats.Unacknowledged.Load(), stats.Rewinds.Load())
 	if err != nil {
 		plugin.Log.Errorf("%v", err)
 		return 1

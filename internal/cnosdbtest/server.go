@@ -299,6 +299,12 @@ func (s *Server) Rows(tenant, db, measurement string) []Row {
 	return s.store.rows(tenant, db, measurement)
 }
 
+// RowCount is len(Rows(...)) without building the rows: for polling
+// large tables.
+func (s *Server) RowCount(tenant, db, measurement string) int {
+	return s.store.rowCount(orDefault(tenant, defaultTenant), orDefault(db, defaultDatabase), measurement)
+}
+
 // Measurements lists the tables of a database, sorted.
 func (s *Server) Measurements(tenant, db string) []string {
 	names, _ := s.store.tableNames(orDefault(tenant, defaultTenant), orDefault(db, defaultDatabase))

@@ -509,6 +509,21 @@ func (t *table) sortedRows() []storedRow {
 	return rows
 }
 
+// rowCount counts a table's rows without copying them.
+func (st *store) rowCount(tenant, db, measurement string) int {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	d := st.tenants[tenant][db]
+	if d == nil || d.tables[measurement] == nil {
+		return 0
+	}
+	n := 0
+	for _, s := range d.tables[measurement].series {
+		n += len(s.points)
+	}
+	return n
+}
+
 func (st *store) rows(tenant, db, measurement string) []Row {
 	st.mu.RLock()
 	defer st.mu.RUnlock()

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/influxdata/line-protocol/v2/lineprotocol"
+	"github.com/influxdata/telegraf"
 
 	"github.com/kafka-cnosdb/telegraf-execd/internal/kafkatest"
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/delivery"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 )
 
@@ -21,20 +23,48 @@ import (
 
 const waitLimit = 60 * time.Second
 
-// lineSink is the stdout of a running plugin: it keeps every line.
+// lineSink is the stdout of a running plugin: it keeps every data line
+// and plays the CnosDB output's part in the delivery loop, acknowledging
+// each checkpoint as soon as it is read, unless told to hold them, to
+// stay silent, or to lose lines.
 type lineSink struct {
-	mu    sync.Mutex
-	lines []string
-	more  chan struct{}
+	mu      sync.Mutex
+	lines   []string
+	more    chan struct{}
+	acks    *delivery.Acker
+	tally   delivery.Tally
+	read    uint64 // data lines, for the tally
+	silent  bool   // never acknowledge, as an output that is not ours
+	hold    bool   // keep checkpoints in held instead of acknowledging
+	held    []delivery.Marker
+	drop    int // lose this many data lines, as Telegraf's buffer would
+	markers int // checkpoints seen
 }
 
-func newLineSink() *lineSink { return &lineSink{more: make(chan struct{}, 1)} }
+func newLineSink(t *testing.T) *lineSink {
+	s := &lineSink{more: make(chan struct{}, 1)}
+	s.acks = delivery.NewAcker(execd.NewLogger("outputs.test", telegraf.Warn), func() bool { return false })
+	ctx, cancel := context.WithCancel(context.Background())
+	go s.acks.Run(ctx)
+	t.Cleanup(func() {
+		cancel()
+		s.acks.Wait()
+	})
+	return s
+}
 
 func (s *lineSink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	for _, l := range strings.SplitAfter(string(p), "\n") {
-		if l != "" {
+		switch {
+		case l == "":
+		case strings.HasPrefix(l, delivery.Measurement+" "):
+			s.checkpoint(l)
+		case s.drop > 0:
+			s.drop-- // lost on the way: the output never reads it
+		default:
 			s.lines = append(s.lines, l)
+			s.read++
 		}
 	}
 	s.mu.Unlock()
@@ -43,6 +73,46 @@ func (s *lineSink) Write(p []byte) (int, error) {
 	default:
 	}
 	return len(p), nil
+}
+
+func (s *lineSink) checkpoint(line string) {
+	s.markers++
+	m, err := delivery.ParseMarker([]byte(line))
+	if err != nil {
+		panic(err)
+	}
+	got, short := s.tally.Marker(m, s.read)
+	if s.silent {
+		return
+	}
+	s.acks.Received(m, short, got)
+	switch {
+	case short:
+	case s.hold:
+		s.held = append(s.held, m)
+	default:
+		s.acks.Settled(m)
+	}
+}
+
+// setHold holds checkpoints from now on, or acknowledges the held ones
+// and stops holding.
+func (s *lineSink) setHold(hold bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hold = hold
+	if !hold {
+		for _, m := range s.held {
+			s.acks.Settled(m)
+		}
+		s.held = nil
+	}
+}
+
+func (s *lineSink) dropLines(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.drop = n
 }
 
 func (s *lineSink) Lines() []string {
@@ -96,6 +166,12 @@ func (b *syncBuffer) String() string {
 
 func start(t *testing.T, config string) *running {
 	t.Helper()
+	return startWith(t, config, newLineSink(t))
+}
+
+// startWith runs the plugin with out as its stdout.
+func startWith(t *testing.T, config string, out *lineSink) *running {
+	t.Helper()
 	k := New()
 	log := &syncBuffer{}
 	k.Log.SetOutput(log)
@@ -106,7 +182,7 @@ func start(t *testing.T, config string) *running {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{k: k, out: newLineSink(), log: log, stats: &Stats{}, cancel: cancel, done: make(chan error, 1)}
+	r := &running{k: k, out: out, log: log, stats: &Stats{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- k.Run(ctx, r.out, r.stats) }()
 	t.Cleanup(func() { r.stop(t) })
 	return r
@@ -429,7 +505,7 @@ func TestBrokerUnreachableAtStartup(t *testing.T) {
 	if err := k.Init(); err != nil {
 		t.Fatal(err)
 	}
-	err := k.Run(context.Background(), newLineSink(), &Stats{})
+	err := k.Run(context.Background(), newLineSink(t), &Stats{})
 	if err == nil || !strings.Contains(err.Error(), "cannot connect to brokers") || !strings.Contains(err.Error(), "startup_error_behavior") {
 		t.Fatalf("error %v, want a clear connection error naming startup_error_behavior", err)
 	}

@@ -25,6 +25,13 @@ type Stats struct {
 	Messages    atomic.Int64 // consumed from Kafka
 	Lines       atomic.Int64 // written to stdout
 	BadMessages atomic.Int64 // not valid, too long, or unconvertible
+	// Acknowledged counts messages whose checkpoint the output
+	// acknowledged; Rewinds the replays after a lost checkpoint.
+	Acknowledged atomic.Int64
+	Rewinds      atomic.Int64
+	// Unacknowledged is set at the end: messages written but never
+	// acknowledged, which the next run consumes again.
+	Unacknowledged atomic.Int64
 }
 
 // Run consumes until ctx is cancelled or stdout fails, then leaves the
@@ -54,9 +61,15 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 		}
 	}()
 
+	t := newTracker(k, stdout, stats)
+	stopTracking, err := t.listen(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopTracking()
 	h := &handler{
 		k:     k,
-		out:   &lockedWriter{w: stdout},
+		t:     t,
 		stats: stats,
 		fail:  cancel,
 	}
@@ -81,6 +94,9 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 			continue
 		}
 		sessionCtx, endSession := context.WithCancel(ctx)
+		// A rewind ends the session too: the next starts from the
+		// committed offsets.
+		t.setEndSession(endSession)
 		go func() {
 			// A new topic means a new subscription: end the session so
 			// Consume rejoins the group with the new list.
@@ -100,6 +116,7 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 
 	// Close commits the offsets marked so far and leaves the group, so
 	// the partitions move to another member at once.
+	stats.Unacknowledged.Store(int64(t.stop()))
 	if err := group.Close(); err != nil {
 		k.Log.Errorf("leaving consumer group: %v", err)
 	}
@@ -215,76 +232,84 @@ func (s *topicSet) changedChan() <-chan struct{} {
 	return s.changed
 }
 
-// lockedWriter serialises the partitions' writes: each write is whole
-// lines, so Telegraf never sees two partitions' lines interleaved.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_, err := l.w.Write(p)
-	return err
-}
-
 // handler is the sarama.ConsumerGroupHandler: one ConsumeClaim goroutine
 // per owned partition.
 type handler struct {
 	k     *KafkaConsumer
-	out   *lockedWriter
+	t     *tracker
 	stats *Stats
 	fail  context.CancelCauseFunc
 }
 
 func (h *handler) Setup(session sarama.ConsumerGroupSession) error {
 	h.k.Log.Infof("joined group %q (generation %d) with partitions %v", h.k.ConsumerGroup, session.GenerationID(), session.Claims())
+	h.t.setSession(session)
 	return nil
 }
 
-func (*handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *handler) Cleanup(sarama.ConsumerGroupSession) error {
+	h.t.setSession(nil)
+	return nil
+}
 
-// ConsumeClaim converts a partition's messages into a buffer and writes it
-// whenever no further message is waiting (or the buffer is full), then
-// marks the last written offset. It flushes before returning, while it
-// still owns the partition, so a rebalance never marks offsets for a
-// partition that moved on and never drops converted lines.
+// ConsumeClaim converts a partition's messages into a buffer (a chunk)
+// and writes it whenever no further message is waiting, the buffer is
+// full, or the chunk is a fair share of the window; the tracker adds the
+// chunk's marker and commits its offsets once acknowledged (untracked: at
+// once). When the window is full it waits, and sarama stops fetching.
 func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	c := newClaimConverter(h.k)
 	var last *sarama.ConsumerMessage
 	flush := func() error {
-		if len(c.buf) > 0 {
-			if err := h.out.Write(c.buf); err != nil {
-				err = fmt.Errorf("writing to stdout: %w", err)
-				h.fail(err)
-				return err
-			}
-			h.stats.Lines.Add(int64(c.lines))
-			c.reset()
+		if last == nil {
+			return nil
 		}
-		if last != nil {
-			session.MarkMessage(last, "")
-			last = nil
+		cp := checkpoint{topic: last.Topic, partition: last.Partition, next: last.Offset + 1, messages: c.messages, lines: c.lines}
+		if err := h.t.write(c.buf, cp, session); err != nil {
+			err = fmt.Errorf("writing to stdout: %w", err)
+			h.fail(err)
+			return err
 		}
+		h.stats.Lines.Add(int64(c.lines))
+		c.reset()
+		last = nil
 		return nil
 	}
+	// The session is over: untracked, write what is converted while the
+	// partition is still ours; tracked, leave it to be consumed again,
+	// since no session would be there to commit it.
+	finish := func() error {
+		if h.t.markers() {
+			h.t.release(c.messages, c.lines)
+			return nil
+		}
+		return flush()
+	}
+	ctx := session.Context()
 	messages := claim.Messages()
 	for {
 		select {
-		case <-session.Context().Done():
-			return flush()
+		case <-ctx.Done():
+			return finish()
 		case msg, ok := <-messages:
 			if !ok {
-				return flush()
+				return finish()
+			}
+			if ok, err := h.t.acquire(ctx, flush); !ok {
+				if err != nil {
+					return err
+				}
+				return finish() // msg is consumed again by the next session
 			}
 			h.stats.Messages.Add(1)
+			lines := c.lines
 			if err := c.append(msg); err != nil {
 				h.stats.BadMessages.Add(1)
 				h.k.logBadMessage(msg, err)
 			}
+			h.t.converted(c.lines - lines)
 			last = msg
-			if len(messages) == 0 || len(c.buf) >= flushBytes {
+			if len(messages) == 0 || len(c.buf) >= flushBytes || h.t.chunkDone(c.messages, c.lines) {
 				if err := flush(); err != nil {
 					return err
 				}
@@ -308,11 +333,12 @@ func (k *KafkaConsumer) logBadMessage(msg *sarama.ConsumerMessage, err error) {
 // claimConverter is one partition's converter and output buffer, reused
 // for every message so the per-message path does not allocate.
 type claimConverter struct {
-	k     *KafkaConsumer
-	conv  *jsonlp.Converter
-	meta  jsonlp.Meta
-	buf   []byte
-	lines int
+	k        *KafkaConsumer
+	conv     *jsonlp.Converter
+	meta     jsonlp.Meta
+	buf      []byte
+	lines    int
+	messages int
 }
 
 func newClaimConverter(k *KafkaConsumer) *claimConverter {
@@ -326,6 +352,7 @@ func newClaimConverter(k *KafkaConsumer) *claimConverter {
 func (c *claimConverter) reset() {
 	c.buf = c.buf[:0]
 	c.lines = 0
+	c.messages = 0
 }
 
 // append converts one message the way stock kafka_consumer does: parse,
@@ -333,6 +360,7 @@ func (c *claimConverter) reset() {
 // timestamp source.
 func (c *claimConverter) append(msg *sarama.ConsumerMessage) error {
 	k := c.k
+	c.messages++
 	if k.MaxMessageLen != 0 && len(msg.Value) > k.MaxMessageLen {
 		return fmt.Errorf("message exceeds max_message_len (actual %d, max %d)", len(msg.Value), k.MaxMessageLen)
 	}

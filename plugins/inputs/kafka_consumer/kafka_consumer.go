@@ -32,8 +32,15 @@ import (
 var sampleConfig string
 
 const (
-	defaultConsumerGroup          = "telegraf_metrics_consumers"
-	defaultMaxUndeliveredMessages = 1000
+	defaultConsumerGroup = "telegraf_metrics_consumers"
+	// Stock's 1000 is Telegraf's default metric_batch_size: a window no
+	// larger than a batch makes every batch wait for flush_interval. Five
+	// batches keep Telegraf flushing at once and fill half its default
+	// metric_buffer_limit (10000), leaving the rest for other inputs.
+	defaultMaxUndeliveredMessages = 5000
+	defaultMaxUndeliveredMetrics  = 5000
+	defaultDeliveryTimeout        = config.Duration(30 * time.Second)
+	defaultMetricBatchSize        = 1000 // Telegraf's agent default
 	defaultMaxProcessingTime      = config.Duration(100 * time.Millisecond)
 	defaultTopicRefreshInterval   = config.Duration(time.Minute)
 	// Telegraf's default measurement for a parser is the plugin's name;
@@ -70,6 +77,13 @@ type KafkaConsumer struct {
 	ConnectionStrategy                   string          `toml:"connection_strategy"`
 	StartupErrorBehavior                 string          `toml:"startup_error_behavior"`
 	ResolveCanonicalBootstrapServersOnly bool            `toml:"resolve_canonical_bootstrap_servers_only"`
+
+	// The delivery loop with the CnosDB output (package delivery).
+	DeliveryTracking      string          `toml:"delivery_tracking"`
+	DeliveryTimeout       config.Duration `toml:"delivery_timeout"`
+	DeliverySocketDir     string          `toml:"delivery_socket_dir"`
+	MaxUndeliveredMetrics int             `toml:"max_undelivered_metrics"`
+	MetricBatchSize       int             `toml:"metric_batch_size"`
 
 	// Version, client id, TLS, SASL and metadata options come from
 	// Telegraf's own Kafka config, so they parse and apply exactly as
@@ -142,6 +156,31 @@ func (k *KafkaConsumer) Init() error {
 	}
 	if k.MaxUndeliveredMessages == 0 {
 		k.MaxUndeliveredMessages = defaultMaxUndeliveredMessages
+	}
+	if k.MaxUndeliveredMetrics < 0 {
+		return fmt.Errorf("max_undelivered_metrics: must not be negative, got %d", k.MaxUndeliveredMetrics)
+	}
+	if k.MaxUndeliveredMetrics == 0 {
+		k.MaxUndeliveredMetrics = defaultMaxUndeliveredMetrics
+	}
+	if k.MetricBatchSize < 0 {
+		return fmt.Errorf("metric_batch_size: must not be negative, got %d", k.MetricBatchSize)
+	}
+	if k.MetricBatchSize == 0 {
+		k.MetricBatchSize = defaultMetricBatchSize
+	}
+	switch k.DeliveryTracking {
+	case "":
+		k.DeliveryTracking = trackingAuto
+	case trackingAuto, trackingRequired, trackingOff:
+	default:
+		return fmt.Errorf("delivery_tracking: %q is not one of auto, required, off", k.DeliveryTracking)
+	}
+	if k.DeliveryTimeout < 0 {
+		return fmt.Errorf("delivery_timeout: must not be negative, got %s", time.Duration(k.DeliveryTimeout))
+	}
+	if k.DeliveryTimeout == 0 {
+		k.DeliveryTimeout = defaultDeliveryTimeout
 	}
 	if k.MaxProcessingTime <= 0 {
 		k.MaxProcessingTime = defaultMaxProcessingTime

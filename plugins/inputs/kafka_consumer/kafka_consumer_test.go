@@ -30,7 +30,7 @@ data_format = "json"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.ConsumerGroup != "telegraf_metrics_consumers" || k.MaxUndeliveredMessages != 1000 || k.TimestampSource != "metric" {
+	if k.ConsumerGroup != "telegraf_metrics_consumers" || k.MaxUndeliveredMessages != defaultMaxUndeliveredMessages || k.TimestampSource != "metric" {
 		t.Fatalf("stock defaults not applied: %+v", k)
 	}
 	if got := k.saramaConfig.Version.String(); got != defaultKafkaVersion {

@@ -122,13 +122,6 @@ type CnosDB struct {
 
 	invalidLog  execd.RateLimit
 	rejectedLog execd.RateLimit
-
-	// settled, when set, is called with a batch's sequence number once
-	// every line of that batch has been settled: written, or rejected and
-	// logged. Batches settle in sequence order. It is the seam for
-	// checkpoint markers: a marker read after a batch's lines would be
-	// acknowledged from here.
-	settled func(seq uint64)
 }
 
 // endpoint is one CnosDB node.

@@ -541,25 +541,6 @@ func TestLongLine(t *testing.T) {
 	}
 }
 
-// The settled hook (the seam for checkpoint markers) sees every batch, in
-// order, once its lines are written or rejected.
-func TestSettledInOrder(t *testing.T) {
-	s := startServer(t, cnosdbtest.Options{})
-	c, _ := newPlugin(t, []string{s.URL()}, "batch_size = 7")
-	var settled []uint64
-	c.settled = func(seq uint64) { settled = append(settled, seq) }
-	s.Overload(2)
-	runAll(t, c, seedLines("m", 70, 0))
-	if len(settled) != 10 {
-		t.Fatalf("settled %v", settled)
-	}
-	for i, seq := range settled {
-		if seq != uint64(i) {
-			t.Fatalf("settled %v, want 0..9 in order", settled)
-		}
-	}
-}
-
 // A stop signal while the reader is held back by max_buffered_bytes (so it
 // cannot see stdin close) still ends within the deadline, with a count.
 func TestStopSignalWhileStalled(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/delivery"
 )
 
 const (
@@ -29,6 +31,10 @@ type batch struct {
 	// Filled only when the batch has to be split (index).
 	ends   []int  // ends[i]: offset just past line i
 	tagged []bool // tagged[i]: line i has tags
+
+	// markers were read after this batch's lines (and the previous
+	// batches'): they are acknowledged once it is settled.
+	markers []delivery.Marker
 }
 
 func (b *batch) reset(seq uint64) {
@@ -38,6 +44,7 @@ func (b *batch) reset(seq uint64) {
 	b.tagless = 0
 	b.ends = b.ends[:0]
 	b.tagged = b.tagged[:0]
+	b.markers = b.markers[:0]
 }
 
 // pipeline holds the reader's side: the batch being filled, the pool of
@@ -45,6 +52,7 @@ func (b *batch) reset(seq uint64) {
 type pipeline struct {
 	c     *CnosDB
 	stats *Stats
+	acks  *delivery.Acker
 
 	pool       chan *batch // free batches
 	ready      chan *batch // sealed batches, in sequence order
@@ -68,6 +76,13 @@ type pipeline struct {
 	runStart, runEnd int
 	// skipping: the reader is in the middle of an invalid record.
 	skipping bool
+	// dataLines counts the entries read that are not markers, for tally.
+	dataLines uint64
+	tally     delivery.Tally
+	// markerPending: cur holds a marker, so it is sealed as soon as stdin
+	// has nothing more to give, rather than at batch_size or
+	// flush_interval: the input is waiting for the acknowledgement.
+	markerPending bool
 
 	// abandon is closed when shutdown_timeout has run out.
 	abandon chan struct{}
@@ -75,7 +90,7 @@ type pipeline struct {
 	inputEnd chan struct{}
 }
 
-func newPipeline(c *CnosDB, stats *Stats) *pipeline {
+func newPipeline(c *CnosDB, stats *Stats, acks *delivery.Acker) *pipeline {
 	maxBatches := int(c.MaxBufferedBytes / c.BatchSizeBytes)
 	p := &pipeline{
 		c:          c,
@@ -85,6 +100,7 @@ func newPipeline(c *CnosDB, stats *Stats) *pipeline {
 		maxBatches: maxBatches,
 		batchBytes: int(c.BatchSizeBytes),
 		batchLines: c.BatchSize,
+		acks:       acks,
 		abandon:    make(chan struct{}),
 		inputEnd:   make(chan struct{}),
 	}
@@ -100,6 +116,9 @@ func (p *pipeline) read(in io.Reader) {
 	rescanAt := 0
 	for {
 		n, err := in.Read(buf[len(buf):cap(buf)])
+		// A short read means the pipe was empty: Telegraf has written
+		// all it has for now.
+		drained := n < cap(buf)-len(buf)
 		fresh := buf[len(buf) : len(buf)+n]
 		buf = buf[:len(buf)+n]
 		atEOF := err != nil
@@ -117,7 +136,7 @@ func (p *pipeline) read(in io.Reader) {
 			}
 			continue
 		}
-		keep, ok := p.consume(buf, atEOF)
+		keep, ok := p.consume(buf, atEOF, drained)
 		if !ok || atEOF {
 			p.finishInput()
 			return
@@ -150,7 +169,7 @@ func grow(buf []byte) []byte {
 
 // consume takes the complete entries in buf and reports how many bytes it
 // used; ok is false once the pipeline no longer takes input.
-func (p *pipeline) consume(buf []byte, atEOF bool) (used int, ok bool) {
+func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -160,7 +179,17 @@ func (p *pipeline) consume(buf []byte, atEOF bool) (used int, ok bool) {
 	pos := 0
 	read := int64(0)
 	now := int64(0) // for entries without a timestamp; read once per call
-	defer func() { p.stats.LinesRead.Add(read) }()
+	defer func() {
+		p.stats.LinesRead.Add(read)
+		p.dataLines += uint64(read)
+	}()
+	endOfInput := func() {
+		p.flushRun(buf)
+		if p.markerPending && drained {
+			p.sealLocked()
+		}
+		p.maybeSealEager()
+	}
 	if p.skipping {
 		// The rest of an invalid record, already counted.
 		k := bytes.IndexByte(buf, '\n')
@@ -175,12 +204,10 @@ func (p *pipeline) consume(buf []byte, atEOF bool) (used int, ok bool) {
 		r := scanEntry(buf, pos, atEOF, &e)
 		switch r {
 		case scanNeedMore:
-			p.flushRun(buf)
-			p.maybeSealEager()
+			endOfInput()
 			return e.start, true
 		case scanEnd:
-			p.flushRun(buf)
-			p.maybeSealEager()
+			endOfInput()
 			return len(buf), true
 		case scanInvalid, scanInvalidOpen:
 			read++
@@ -197,6 +224,16 @@ func (p *pipeline) consume(buf []byte, atEOF bool) (used int, ok bool) {
 			pos = e.end
 			continue
 		}
+		if delivery.IsMarker(buf[e.start:e.nameEnd]) {
+			// Before the tagless check: with omit_hostname a marker
+			// has no tags, and it is never sent anyway.
+			p.flushRun(buf)
+			if !p.checkpoint(buf[e.start:e.bodyEnd], p.dataLines+uint64(read)) {
+				return len(buf), false
+			}
+			pos = e.end
+			continue
+		}
 		read++
 		if !e.tagged && p.taglessRefused.Load() {
 			p.flushRun(buf)
@@ -205,9 +242,6 @@ func (p *pipeline) consume(buf []byte, atEOF bool) (used int, ok bool) {
 			pos = e.end
 			continue
 		}
-		// Checkpoint markers would be recognised here, by measurement
-		// (buf[e.start:e.nameEnd]): seal the current batch, tie the
-		// marker to its sequence, and skip the line.
 		size := e.bodyEnd - e.start + 1
 		if e.tsStart == e.tsEnd {
 			size += 21 // the timestamp it will get
@@ -251,6 +285,31 @@ func (p *pipeline) consume(buf []byte, atEOF bool) (used int, ok bool) {
 			p.sealLocked()
 		}
 	}
+}
+
+// checkpoint ties a marker to the batch being filled, so it is
+// acknowledged once every line read before it is settled. A marker that
+// came after fewer lines than its input wrote is reported instead, and
+// never acknowledged. It reports false when the pipeline is stopping.
+func (p *pipeline) checkpoint(line []byte, lines uint64) bool {
+	m, err := delivery.ParseMarker(line)
+	if err != nil {
+		p.c.logInvalid(line, "checkpoint marker: "+err.Error())
+		return true
+	}
+	got, short := p.tally.Marker(m, lines)
+	p.acks.Received(m, short, got)
+	if short {
+		p.c.Log.Warnf("checkpoint %d from %s came after %d lines, but its input wrote %d: Telegraf dropped some (look for \"Metric buffer overflow\" in its log, or a filter); the input will replay them",
+			m.Seq, m.Socket, got, m.Lines)
+		return true
+	}
+	if p.cur == nil && !p.takeBatchLocked() {
+		return false // stopping: the input replays what this covered
+	}
+	p.cur.markers = append(p.cur.markers, m)
+	p.markerPending = true
+	return true
 }
 
 // flushRun copies the pending run of pass-through entries into the
@@ -331,11 +390,12 @@ func (p *pipeline) release(b *batch) {
 
 // sealLocked queues the current batch for the sender.
 func (p *pipeline) sealLocked() {
-	if p.cur == nil || p.cur.lines == 0 {
+	if p.cur == nil || (p.cur.lines == 0 && len(p.cur.markers) == 0) {
 		return
 	}
 	p.ready <- p.cur // never blocks: ready holds every batch there is
 	p.cur = nil
+	p.markerPending = false
 }
 
 func (p *pipeline) maybeSealEager() {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/delivery"
 )
 
 // Stats counts what became of the lines read; safe to read while Run runs.
@@ -39,10 +41,18 @@ func (c *CnosDB) Run(ctx context.Context, in io.Reader, stats *Stats) error {
 	if stats == nil {
 		stats = &Stats{}
 	}
-	p := newPipeline(c, stats)
+	var s *sender
+	acks := delivery.NewAcker(c.Log, func() bool { return s.busy() })
+	p := newPipeline(c, stats, acks)
 	sendCtx, cancelSend := context.WithCancel(context.Background())
 	defer cancelSend()
-	s := newSender(sendCtx, c, p, stats)
+	s = newSender(sendCtx, c, p, stats)
+	// The acknowledgements outlive the sender: the last ones go out after
+	// the last batch settled.
+	acksCtx, stopAcks := context.WithCancel(context.Background())
+	go acks.Run(acksCtx)
+	defer acks.Wait()
+	defer stopAcks()
 	senderDone := make(chan struct{})
 	go func() {
 		defer close(senderDone)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -196,6 +197,10 @@ type sender struct {
 	warned       bool
 	lastError    string
 
+	// delivering is true while a batch is in hand: the output is busy,
+	// which its heartbeats tell the inputs.
+	delivering atomic.Bool
+
 	// undelivered counts the lines of the batch in hand when the sender
 	// gave up.
 	undelivered, undeliveredBytes int64
@@ -221,15 +226,25 @@ func (s *sender) run() {
 		}
 	}
 	for b := range s.p.ready {
-		if !s.deliver(b) {
-			return
+		if b.lines > 0 {
+			s.delivering.Store(true)
+			ok := s.deliver(b)
+			s.delivering.Store(false)
+			if !ok {
+				return
+			}
+			s.stats.Batches.Add(1)
 		}
-		s.stats.Batches.Add(1)
-		if s.c.settled != nil {
-			s.c.settled(b.seq)
+		for _, m := range b.markers {
+			s.p.acks.Settled(m)
 		}
 		s.p.release(b)
 	}
+}
+
+// busy reports whether lines are held that are not settled yet.
+func (s *sender) busy() bool {
+	return s.delivering.Load() || len(s.p.ready) > 0 || s.stats.Waiting.Load()
 }
 
 // deliver writes every line of b or rejects it with a logged reason. It

@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbtest"
+	"github.com/kafka-cnosdb/telegraf-execd/internal/kafkatest"
+)
+
+// backlogSize is how many messages TestBacklogWithDefaultAgentSettings
+// pre-loads; E2E_BACKLOG raises it (scripts/bench.sh runs 1,000,000).
+func backlogSize(t *testing.T) int {
+	n := 100_000
+	if v := os.Getenv("E2E_BACKLOG"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n <= 0 {
+			t.Fatalf("E2E_BACKLOG=%q is not a count", v)
+		}
+	}
+	return n
+}
+
+// A backlog far larger than Telegraf's metric_buffer_limit goes through
+// stock Telegraf with its default agent settings (metric_batch_size 1000,
+// metric_buffer_limit 10000, flush_interval 10s) with nothing lost and no
+// buffer overflow: the delivery loop keeps the input within
+// max_undelivered_messages. Each message carries its own timestamp, so a
+// replayed message lands on its own row again: rows count messages, the
+// server's stored-line count shows the replays.
+func TestBacklogWithDefaultAgentSettings(t *testing.T) {
+	n := backlogSize(t)
+	for name, binary := range telegrafs(t) {
+		t.Run(name, func(t *testing.T) {
+			brokers := kafkatest.Brokers(t)
+			input, output := binaries(t)
+			topic := kafkatest.NewTopic(t, 2)
+			// Milliseconds: a JSON number holds them exactly, unlike
+			// nanoseconds since 1970.
+			base := time.Now().Add(-time.Hour).UnixMilli()
+			kafkatest.ProduceN(t, brokers, topic, n, func(i int) []byte {
+				return []byte(fmt.Sprintf(`{"ts":%d,"pressure":%d.5,"temperature":23.4,"visibility":%d}`, base+int64(i), i%10, i))
+			})
+			srv, err := cnosdbtest.Start(cnosdbtest.Options{Dialect: cnosdbtest.V24})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+
+			dir := t.TempDir()
+			inputConf := writeFile(t, dir, "kafka-json.conf", fmt.Sprintf(`
+[[inputs.kafka_consumer]]
+  brokers = [%q]
+  topics = [%q]
+  data_format = "json"
+  json_time_key = "ts"
+  json_time_format = "unix_ms"
+  consumer_group = %q
+`, brokers[0], topic, "backlog-"+topic))
+			outputConf := writeFile(t, dir, "cnosdb.conf", fmt.Sprintf("[[outputs.cnosdb]]\n  urls = [%q]\n", srv.URL()))
+			// Only the hostname is set: every other agent setting is
+			// Telegraf's default.
+			tg := startTelegraf(t, binary, "[agent]\n  hostname = \"e2e-host\"\n"+execdBlocks(input, inputConf, output, outputConf))
+			start := time.Now()
+			waitRowsFor(t, srv, "public", "kafka_consumer", n, tg, backlogLimit)
+			elapsed := time.Since(start)
+			tg.stop(t)
+
+			log := tg.log.String()
+			if strings.Contains(log, "overflow") {
+				t.Fatalf("Telegraf dropped metrics:\n%s", grepLines(log, "overflow"))
+			}
+			stored := srv.Stats().LinesStored
+			t.Logf("%s: %d messages stored as %d rows in %s (%d lines written: %d replayed); replays logged: %d",
+				name, n, n, elapsed.Round(time.Millisecond), stored, stored-n, strings.Count(log, "replaying from"))
+		})
+	}
+}
+
+// waitRowsFor waits until CnosDB holds n rows of measurement.
+func waitRowsFor(t *testing.T, srv *cnosdbtest.Server, db, measurement string, n int, tg *telegraf, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		rows := srv.RowCount("cnosdb", db, measurement)
+		if rows >= n {
+			if rows > n {
+				t.Fatalf("%d rows, more than the %d messages", rows, n)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CnosDB holds %d rows of %s after %s, want %d\ntelegraf log:\n%s", rows, measurement, limit, n, tg.log.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func grepLines(text, substr string) string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// backlogLimit bounds the wait for the whole backlog.
+var backlogLimit = 5 * time.Minute

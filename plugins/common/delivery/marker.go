@@ -1,0 +1,125 @@
+package delivery
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
+)
+
+// Measurement names checkpoint markers. It is fixed, not configurable, so
+// that an output recognises markers without being told; other outputs
+// drop them with namedrop = ["kafka_json_checkpoint"].
+const Measurement = "kafka_json_checkpoint"
+
+// Marker is a checkpoint in the input's stream of lines.
+type Marker struct {
+	// Seq increases by one per marker of one input process.
+	Seq uint64
+	// Lines is how many data lines the input wrote between its previous
+	// marker and this one, so the output can tell when some went missing.
+	Lines uint64
+	// Socket is the Unix socket the input reads acknowledgements on.
+	Socket string
+}
+
+// AppendMarker appends m as a line of line protocol without a timestamp
+// (Telegraf gives it one). Integers are written as plain integers since
+// Telegraf's serializer turns unsigned ones into signed ones anyway.
+func AppendMarker(dst []byte, m Marker) []byte {
+	dst = append(dst, Measurement...)
+	dst = append(dst, " seq="...)
+	dst = strconv.AppendUint(dst, m.Seq, 10)
+	dst = append(dst, "i,lines="...)
+	dst = strconv.AppendUint(dst, m.Lines, 10)
+	dst = append(dst, `i,socket="`...)
+	for i := 0; i < len(m.Socket); i++ {
+		if c := m.Socket[i]; c == '"' || c == '\\' {
+			dst = append(dst, '\\')
+		}
+		dst = append(dst, m.Socket[i])
+	}
+	return append(dst, "\"\n"...)
+}
+
+// IsMarker reports whether a line's measurement, as found in the line
+// (still escaped), is the marker's.
+func IsMarker(measurement []byte) bool {
+	return string(measurement) == Measurement
+}
+
+// ParseMarker reads a marker line as Telegraf serialized it: with the
+// tags Telegraf added (host, global tags), fields in any order, a
+// timestamp, and numbers that processors may have turned into floats.
+func ParseMarker(line []byte) (Marker, error) {
+	var m Marker
+	dec := lineprotocol.NewDecoderWithBytes(bytes.TrimRight(line, "\r\n"))
+	if !dec.Next() {
+		return m, errors.New("empty line")
+	}
+	name, err := dec.Measurement()
+	if err != nil {
+		return m, err
+	}
+	if string(name) != Measurement {
+		return m, fmt.Errorf("measurement %q is not %s", name, Measurement)
+	}
+	for {
+		key, _, err := dec.NextTag()
+		if err != nil {
+			return m, err
+		}
+		if key == nil {
+			break
+		}
+	}
+	var haveSeq, haveSocket bool
+	for {
+		key, val, err := dec.NextField()
+		if err != nil {
+			return m, err
+		}
+		if key == nil {
+			break
+		}
+		switch string(key) {
+		case "seq":
+			m.Seq, err = count(val)
+			haveSeq = err == nil
+		case "lines":
+			m.Lines, err = count(val)
+		case "socket":
+			if val.Kind() != lineprotocol.String {
+				err = fmt.Errorf("socket is a %v, not a string", val.Kind())
+			}
+			m.Socket = val.StringV()
+			haveSocket = m.Socket != ""
+		}
+		if err != nil {
+			return m, fmt.Errorf("field %s: %w", key, err)
+		}
+	}
+	if !haveSeq || !haveSocket {
+		return m, errors.New("a checkpoint needs the fields seq and socket")
+	}
+	return m, nil
+}
+
+func count(v lineprotocol.Value) (uint64, error) {
+	switch v.Kind() {
+	case lineprotocol.Int:
+		if v.IntV() >= 0 {
+			return uint64(v.IntV()), nil
+		}
+	case lineprotocol.Uint:
+		return v.UintV(), nil
+	case lineprotocol.Float:
+		if f := v.FloatV(); f >= 0 && f < math.MaxUint64 && f == math.Trunc(f) {
+			return uint64(f), nil
+		}
+	}
+	return 0, fmt.Errorf("%v is not a count", v)
+}

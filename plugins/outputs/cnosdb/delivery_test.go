@@ -1,0 +1,164 @@
+package cnosdb
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbtest"
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/delivery"
+)
+
+// fakeInput listens like the Kafka input does and records the events.
+type fakeInput struct {
+	t      *testing.T
+	ln     *delivery.Listener
+	mu     sync.Mutex
+	events []delivery.Event
+}
+
+func listen(t *testing.T) *fakeInput {
+	t.Helper()
+	in := &fakeInput{t: t}
+	ln, err := delivery.Listen(t.TempDir(), func(e delivery.Event) {
+		in.mu.Lock()
+		in.events = append(in.events, e)
+		in.mu.Unlock()
+	}, func(err error) { t.Errorf("bad event: %v", err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	in.ln = ln
+	return in
+}
+
+// marker is a marker line as Telegraf would pass it on: a host tag added,
+// fields reordered, a timestamp.
+func (in *fakeInput) marker(seq, lines int) string {
+	line := string(delivery.AppendMarker(nil, delivery.Marker{Seq: uint64(seq), Lines: uint64(lines), Socket: in.ln.Path()}))
+	fields := strings.TrimSuffix(strings.SplitN(line, " ", 2)[1], "\n")
+	parts := strings.Split(fields, ",")
+	return delivery.Measurement + ",host=h " + parts[2] + "," + parts[1] + "," + parts[0] + " 1700000000000000000\n"
+}
+
+func (in *fakeInput) of(kind delivery.Kind) []delivery.Event {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	var out []delivery.Event
+	for _, e := range in.events {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func acked(events []delivery.Event) []int {
+	out := make([]int, len(events))
+	for i, e := range events {
+		out[i] = int(e.Seq)
+	}
+	return out
+}
+
+// Markers are acknowledged in order, each once every line before it is
+// settled, through retries and batch splits; none is stored.
+func TestMarkersAcknowledgedInOrder(t *testing.T) {
+	s := startServer(t, cnosdbtest.Options{})
+	in := listen(t)
+	c, _ := newPlugin(t, []string{s.URL()}, "batch_size = 7")
+	s.Overload(2)
+	var input strings.Builder
+	for i := 0; i < 7; i++ {
+		input.WriteString(seedLines("m", 10, 10*i))
+		input.WriteString(in.marker(i+1, 10))
+	}
+	stats := runAll(t, c, input.String())
+	wantStored(t, s, "", "m", seq(0, 70))
+	if got := s.Measurements("", ""); len(got) != 1 {
+		t.Fatalf("measurements %v: a marker was stored", got)
+	}
+	if stats.LinesRead.Load() != 70 {
+		t.Fatalf("lines read %d: markers are not lines", stats.LinesRead.Load())
+	}
+	waitFor(t, "7 acknowledgements", func() bool { return len(in.of(delivery.Ack)) >= 7 })
+	if got := acked(in.of(delivery.Ack)); !sameInts(got, seq(1, 8)) {
+		t.Fatalf("acknowledged %v", got)
+	}
+	if lost := in.of(delivery.Lost); len(lost) > 0 {
+		t.Fatalf("lost %v", lost)
+	}
+}
+
+// A marker that came after fewer lines than its input wrote is reported
+// lost at once and never acknowledged; the lines that came still land.
+func TestMarkerAfterMissingLines(t *testing.T) {
+	s := startServer(t, cnosdbtest.Options{})
+	in := listen(t)
+	c, _ := newPlugin(t, []string{s.URL()}, "")
+	input := in.marker(1, 0) + seedLines("m", 5, 0) + in.marker(2, 8) + seedLines("m", 3, 5) + in.marker(3, 3)
+	runAll(t, c, input)
+	wantStored(t, s, "", "m", seq(0, 8))
+	waitFor(t, "2 acknowledgements", func() bool { return len(in.of(delivery.Ack)) >= 2 })
+	lost := in.of(delivery.Lost)
+	if len(lost) != 1 || lost[0] != (delivery.Event{Kind: delivery.Lost, Seq: 2, Expected: 8, Got: 5}) {
+		t.Fatalf("lost %+v", lost)
+	}
+	if got := acked(in.of(delivery.Ack)); !sameInts(got, []int{1, 3}) {
+		t.Fatalf("acknowledged %v", got)
+	}
+}
+
+// A marker seals its batch as soon as stdin has nothing more, whatever
+// batch_size and flush_interval say: the input is waiting on it.
+func TestMarkerSealsWhenStdinIsDrained(t *testing.T) {
+	s := startServer(t, cnosdbtest.Options{})
+	in := listen(t)
+	c, _ := newPlugin(t, []string{s.URL()}, "batch_size = 100000\nflush_interval = \"1h\"")
+	r := start(t, c)
+	r.write(seedLines("m", 5, 0) + in.marker(1, 5))
+	waitFor(t, "the acknowledgement", func() bool { return len(in.of(delivery.Ack)) == 1 })
+	wantStored(t, s, "", "m", seq(0, 5))
+	r.finish()
+}
+
+// While CnosDB is down the output tells each input it is alive and busy,
+// so the input does not take silence for a loss; once CnosDB is back the
+// marker is acknowledged.
+func TestHeartbeatWhileCnosDBDown(t *testing.T) {
+	s := startServer(t, cnosdbtest.Options{})
+	s.Down()
+	in := listen(t)
+	c, _ := newPlugin(t, []string{s.URL()}, "")
+	r := start(t, c)
+	r.write(seedLines("m", 5, 0) + in.marker(1, 5))
+	waitFor(t, "a busy heartbeat", func() bool {
+		for _, e := range in.of(delivery.Alive) {
+			if e.Busy && e.Seq == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	if len(in.of(delivery.Ack)) != 0 {
+		t.Fatal("acknowledged while CnosDB is down")
+	}
+	s.Up()
+	waitFor(t, "the acknowledgement", func() bool { return len(in.of(delivery.Ack)) == 1 })
+	r.finish()
+	wantStored(t, s, "", "m", seq(0, 5))
+}
+
+// A marker naming a socket nobody listens on (its input is gone) costs
+// nothing but a debug line: the data still lands.
+func TestMarkerForVanishedInput(t *testing.T) {
+	s := startServer(t, cnosdbtest.Options{})
+	c, _ := newPlugin(t, []string{s.URL()}, "")
+	gone := string(delivery.AppendMarker(nil, delivery.Marker{Seq: 1, Lines: 5, Socket: t.TempDir() + "/ack.sock"}))
+	runAll(t, c, seedLines("m", 5, 0)+gone+seedLines("m", 5, 5))
+	wantStored(t, s, "", "m", seq(0, 10))
+	if got := s.Measurements("", ""); len(got) != 1 {
+		t.Fatalf("measurements %v", got)
+	}
+}

@@ -45,10 +45,14 @@ func AppendMarker(dst []byte, m Marker) []byte {
 	return append(dst, "\"\n"...)
 }
 
-// IsMarker reports whether a line's measurement, as found in the line
-// (still escaped), is the marker's.
-func IsMarker(measurement []byte) bool {
-	return string(measurement) == Measurement
+// IsMarker tells markers from data by a line's measurement and fields,
+// as found in the line (still escaped). A marker keeps its name unless a
+// Telegraf modifier on the [[inputs.execd]] block renamed it: name_prefix
+// and name_suffix keep the name inside, name_override leaves only the
+// fields, which start as the input wrote them unless a processor
+// reordered them.
+func IsMarker(measurement, fields []byte) bool {
+	return bytes.Contains(measurement, []byte(Measurement)) || bytes.HasPrefix(fields, []byte("seq=")) && bytes.Contains(fields, []byte(",socket=\""))
 }
 
 // ParseMarker reads a marker line as Telegraf serialized it: with the
@@ -60,12 +64,9 @@ func ParseMarker(line []byte) (Marker, error) {
 	if !dec.Next() {
 		return m, errors.New("empty line")
 	}
-	name, err := dec.Measurement()
-	if err != nil {
+	// The name is not checked: a modifier may have renamed it (IsMarker).
+	if _, err := dec.Measurement(); err != nil {
 		return m, err
-	}
-	if string(name) != Measurement {
-		return m, fmt.Errorf("measurement %q is not %s", name, Measurement)
 	}
 	for {
 		key, _, err := dec.NextTag()
@@ -76,7 +77,7 @@ func ParseMarker(line []byte) (Marker, error) {
 			break
 		}
 	}
-	var haveSeq, haveSocket bool
+	var haveSeq, haveLines, haveSocket bool
 	for {
 		key, val, err := dec.NextField()
 		if err != nil {
@@ -91,6 +92,7 @@ func ParseMarker(line []byte) (Marker, error) {
 			haveSeq = err == nil
 		case "lines":
 			m.Lines, err = count(val)
+			haveLines = err == nil
 		case "socket":
 			if val.Kind() != lineprotocol.String {
 				err = fmt.Errorf("socket is a %v, not a string", val.Kind())
@@ -102,8 +104,8 @@ func ParseMarker(line []byte) (Marker, error) {
 			return m, fmt.Errorf("field %s: %w", key, err)
 		}
 	}
-	if !haveSeq || !haveSocket {
-		return m, errors.New("a checkpoint needs the fields seq and socket")
+	if !haveSeq || !haveLines || !haveSocket {
+		return m, errors.New("a checkpoint needs the fields seq, lines and socket")
 	}
 	return m, nil
 }

@@ -382,6 +382,9 @@ func (c *claimConverter) append(msg *sarama.ConsumerMessage) error {
 			}
 		}
 	}
+	if k.NameOverride != "" && !emptyName {
+		m.Name = k.NameOverride
+	}
 	if k.TopicTag != "" {
 		m.Tags = setTag(m.Tags, k.TopicTag, msg.Topic)
 	}

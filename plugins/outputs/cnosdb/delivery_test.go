@@ -1,7 +1,9 @@
 package cnosdb
 
 import (
+	"fmt"
 	"strings"
+	"time"
 	"sync"
 	"testing"
 
@@ -148,6 +150,24 @@ func TestHeartbeatWhileCnosDBDown(t *testing.T) {
 	waitFor(t, "the acknowledgement", func() bool { return len(in.of(delivery.Ack)) == 1 })
 	r.finish()
 	wantStored(t, s, "", "m", seq(0, 5))
+}
+
+// A marker renamed by a modifier on Telegraf's [[inputs.execd]] block
+// (name_prefix, or name_override, which leaves only its fields to know it
+// by) is still a marker; data that merely looks like one is data.
+func TestRenamedMarkers(t *testing.T) {
+	s := startServer(t, cnosdbtest.Options{})
+	in := listen(t)
+	c, _ := newPlugin(t, []string{s.URL()}, "")
+	overridden := strings.Replace(in.marker(2, 2), delivery.Measurement, "m", 1)
+	overridden = strings.Replace(overridden, " socket=", " seq=2i,lines=2i,socket=", 1)
+	overridden = strings.Replace(overridden, ",lines=2i,seq=2i 1700", " 1700", 1)
+	input := "x_" + in.marker(1, 0) + seedLines("m", 2, 0) + overridden +
+		"x_kafka_json_checkpoint,host=h pressure=2.5 " + fmt.Sprint(base+2*int64(time.Second)) + "\n"
+	runAll(t, c, input)
+	waitFor(t, "2 acknowledgements", func() bool { return len(in.of(delivery.Ack)) >= 2 })
+	wantStored(t, s, "", "m", seq(0, 2))
+	wantStored(t, s, "", "x_kafka_json_checkpoint", []int{2})
 }
 
 // A marker naming a socket nobody listens on (its input is gone) costs

@@ -224,15 +224,17 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 			pos = e.end
 			continue
 		}
-		if delivery.IsMarker(buf[e.start:e.nameEnd]) {
-			// Before the tagless check: with omit_hostname a marker
-			// has no tags, and it is never sent anyway.
-			p.flushRun(buf)
-			if !p.checkpoint(buf[e.start:e.bodyEnd], p.dataLines+uint64(read)) {
-				return len(buf), false
+		// Before the tagless check: with omit_hostname a marker has no
+		// tags, and it is never sent anyway.
+		if delivery.IsMarker(buf[e.start:e.nameEnd], buf[e.fieldsStart:e.bodyEnd]) {
+			if m, ok := p.marker(buf[e.start:e.nameEnd], buf[e.start:e.bodyEnd]); ok {
+				p.flushRun(buf)
+				if !p.checkpoint(m, p.dataLines+uint64(read)) {
+					return len(buf), false
+				}
+				pos = e.end
+				continue
 			}
-			pos = e.end
-			continue
 		}
 		read++
 		if !e.tagged && p.taglessRefused.Load() {
@@ -287,15 +289,29 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 	}
 }
 
+// marker parses a line that looks like a checkpoint marker. One that
+// fails to parse is data, unless it bears the marker's own name: then it
+// is logged and dropped, since it must never reach CnosDB.
+func (p *pipeline) marker(name, line []byte) (delivery.Marker, bool) {
+	m, err := delivery.ParseMarker(line)
+	if err == nil {
+		return m, true
+	}
+	if string(name) != delivery.Measurement {
+		return m, false
+	}
+	p.c.logInvalid(line, "checkpoint marker: "+err.Error())
+	p.stats.LinesInvalid.Add(1)
+	return m, true // dropped: nothing to acknowledge, as m.Socket is ""
+}
+
 // checkpoint ties a marker to the batch being filled, so it is
 // acknowledged once every line read before it is settled. A marker that
 // came after fewer lines than its input wrote is reported instead, and
 // never acknowledged. It reports false when the pipeline is stopping.
-func (p *pipeline) checkpoint(line []byte, lines uint64) bool {
-	m, err := delivery.ParseMarker(line)
-	if err != nil {
-		p.c.logInvalid(line, "checkpoint marker: "+err.Error())
-		return true
+func (p *pipeline) checkpoint(m delivery.Marker, lines uint64) bool {
+	if m.Socket == "" {
+		return true // unparseable, already logged
 	}
 	got, short := p.tally.Marker(m, lines)
 	p.acks.Received(m, short, got)

@@ -74,6 +74,8 @@ type entry struct {
 	start   int // first byte of the measurement (leading blanks skipped)
 	end     int // just past the record, terminator included
 	nameEnd int // end of the (escaped) measurement
+	// fieldsStart is the first byte of the first field key.
+	fieldsStart int
 	// tsStart == tsEnd when the entry has no timestamp.
 	tsStart, tsEnd int
 	// bodyEnd is where the entry's own bytes stop: before the trailing
@@ -194,6 +196,7 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 			for j < n && buf[j] == ' ' {
 				j++
 			}
+			e.fieldsStart = j
 			break
 		}
 		k0 := j

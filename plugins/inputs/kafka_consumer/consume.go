@@ -280,7 +280,7 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 	// since no session would be there to commit it.
 	finish := func() error {
 		if h.t.markers() {
-			h.t.release(c.messages, c.lines)
+			h.t.release(c.messages)
 			return nil
 		}
 		return flush()
@@ -295,19 +295,17 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 			if !ok {
 				return finish()
 			}
-			if ok, err := h.t.acquire(ctx, flush); !ok {
+			if ok, err := h.t.acquire(ctx, c.lines, flush); !ok {
 				if err != nil {
 					return err
 				}
 				return finish() // msg is consumed again by the next session
 			}
 			h.stats.Messages.Add(1)
-			lines := c.lines
 			if err := c.append(msg); err != nil {
 				h.stats.BadMessages.Add(1)
 				h.k.logBadMessage(msg, err)
 			}
-			h.t.converted(c.lines - lines)
 			last = msg
 			if len(messages) == 0 || len(c.buf) >= flushBytes || h.t.chunkDone(c.messages, c.lines) {
 				if err := flush(); err != nil {

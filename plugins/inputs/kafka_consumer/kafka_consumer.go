@@ -103,10 +103,10 @@ type KafkaConsumer struct {
 
 	// Options Telegraf gives every input. They keep a meaning only where
 	// one exists outside Telegraf; the README says what each does here.
-	Alias            string          `toml:"alias"`
+	Alias string `toml:"alias"`
 	// NameOverride renames the data here rather than in Telegraf, where
 	// it would rename checkpoint markers too.
-	NameOverride string `toml:"name_override"`
+	NameOverride     string          `toml:"name_override"`
 	LogLevel         string          `toml:"log_level"`
 	Interval         config.Duration `toml:"interval"`
 	CollectionJitter config.Duration `toml:"collection_jitter"`

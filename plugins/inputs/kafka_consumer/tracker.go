@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -88,8 +89,9 @@ type tracker struct {
 	messages int    // in flight: the queue's sum
 	lines    int
 	// Taken by chunks not yet written, so that partitions filling chunks
-	// side by side stay within the window together.
-	reservedMessages, reservedLines int
+	// side by side stay within the window together. Their lines are not
+	// known until converted: each claim adds its own when it asks.
+	reservedMessages int
 	// inside counts metrics (lines and markers) written whose marker the
 	// output has not reported read: what sits in Telegraf's buffer.
 	inside       int
@@ -104,6 +106,8 @@ type tracker struct {
 	stopping     bool
 
 	chunkMessages, chunkLines int // a chunk's bounds (chunkFraction)
+	// tracked mirrors state != untracked, for the per-message path.
+	tracked atomic.Bool
 }
 
 func newTracker(k *KafkaConsumer, out io.Writer, stats *Stats) *tracker {
@@ -113,6 +117,7 @@ func newTracker(k *KafkaConsumer, out io.Writer, stats *Stats) *tracker {
 	if k.DeliveryTracking == trackingOff {
 		t.state = untracked
 	}
+	t.tracked.Store(t.state != untracked)
 	return t
 }
 
@@ -131,6 +136,7 @@ func (t *tracker) listen(ctx context.Context) (stop func(), err error) {
 		}
 		t.k.Log.Errorf("cannot open the acknowledgement socket (%v): running without delivery tracking, so offsets are committed before CnosDB has the data", err)
 		t.state = untracked
+		t.tracked.Store(false)
 		return func() {}, nil
 	}
 	t.socket = ln.Path()
@@ -152,9 +158,7 @@ func (t *tracker) listen(ctx context.Context) (stop func(), err error) {
 // markers reports whether chunks are tracked, so an unwritten chunk can be
 // left for a replay rather than written without a session to commit it.
 func (t *tracker) markers() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.state != untracked
+	return t.tracked.Load()
 }
 
 func (t *tracker) setEndSession(end context.CancelFunc) {
@@ -179,7 +183,6 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 	t.mu.Lock()
 	if t.state == untracked {
 		t.reservedMessages -= cp.messages
-		t.reservedLines -= cp.lines
 		t.mu.Unlock()
 		if _, err := t.out.Write(chunk); err != nil {
 			return err
@@ -188,7 +191,6 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 		return nil
 	}
 	t.reservedMessages -= cp.messages
-	t.reservedLines -= cp.lines
 	now := time.Now()
 	cp.seq, cp.written = t.nextSeq, now
 	t.nextSeq++
@@ -206,17 +208,18 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 	return err
 }
 
-// acquire takes room in the window for one more message. When there is
-// none, it writes the claim's chunk (flush) so that it can be
-// acknowledged, and waits. False means the session ended first.
-func (t *tracker) acquire(ctx context.Context, flush func() error) (bool, error) {
+// acquire takes room in the window for one more message, given the lines
+// of the claim's chunk so far. When there is none, it writes the chunk
+// (flush) so that it can be acknowledged, and waits. False means the
+// session ended first.
+func (t *tracker) acquire(ctx context.Context, chunkLines int, flush func() error) (bool, error) {
 	for {
 		t.mu.Lock()
 		messages := t.messages + t.reservedMessages
-		lines := t.lines + t.reservedLines
+		lines := t.lines + chunkLines
 		if t.state == untracked || messages == 0 ||
 			(messages < t.k.MaxUndeliveredMessages && lines < t.k.MaxUndeliveredMetrics &&
-				t.inside+t.reservedLines < insideBatches*t.k.MetricBatchSize) {
+				t.inside+chunkLines < insideBatches*t.k.MetricBatchSize) {
 			t.reservedMessages++
 			t.mu.Unlock()
 			return true, nil
@@ -226,6 +229,7 @@ func (t *tracker) acquire(ctx context.Context, flush func() error) (bool, error)
 		if err := flush(); err != nil {
 			return false, err
 		}
+		chunkLines = 0
 		select {
 		case <-room:
 		case <-ctx.Done():
@@ -234,28 +238,17 @@ func (t *tracker) acquire(ctx context.Context, flush func() error) (bool, error)
 	}
 }
 
-// converted counts the lines a message that took room turned into.
-func (t *tracker) converted(lines int) {
-	t.mu.Lock()
-	t.reservedLines += lines
-	t.mu.Unlock()
-}
-
 // release gives back the room of a chunk that will not be written.
-func (t *tracker) release(messages, lines int) {
+func (t *tracker) release(messages int) {
 	t.mu.Lock()
 	t.reservedMessages -= messages
-	t.reservedLines -= lines
 	t.freeRoomLocked()
 	t.mu.Unlock()
 }
 
 // chunkDone reports whether a chunk this size should be written now.
 func (t *tracker) chunkDone(messages, lines int) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.state != untracked &&
-		(messages >= t.chunkMessages || lines >= t.chunkLines)
+	return t.tracked.Load() && (messages >= t.chunkMessages || lines >= t.chunkLines)
 }
 
 func (t *tracker) freeRoomLocked() {
@@ -413,6 +406,7 @@ func (t *tracker) fallBackLocked(timeout time.Duration) {
 		"Set delivery_tracking = \"off\" to start that way without this wait, or \"required\" to never fall back.",
 		timeout, delivery.Measurement)
 	t.state = untracked
+	t.tracked.Store(false)
 	for _, cp := range t.queue {
 		if t.session != nil {
 			t.session.MarkOffset(cp.topic, cp.partition, cp.next, "")

@@ -3,9 +3,9 @@ package cnosdb
 import (
 	"fmt"
 	"strings"
-	"time"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbtest"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/delivery"

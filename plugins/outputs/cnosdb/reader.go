@@ -79,15 +79,20 @@ type pipeline struct {
 	// dataLines counts the entries read that are not markers, for tally.
 	dataLines uint64
 	tally     delivery.Tally
-	// markerPending: cur holds a marker, so it is sealed as soon as stdin
-	// has nothing more to give, rather than at batch_size or
-	// flush_interval: the input is waiting for the acknowledgement.
+	// markerPending: cur holds a marker, so it is sealed as soon as the
+	// sender is free and stdin has nothing more to give, or the sender
+	// becomes free, rather than at batch_size or flush_interval: the input
+	// is waiting for the acknowledgement. While the sender is busy, lines
+	// keep going into cur, so batches grow with the load.
 	markerPending bool
 
 	// abandon is closed when shutdown_timeout has run out.
 	abandon chan struct{}
 	// inputEnd is closed when the reader has stopped.
 	inputEnd chan struct{}
+	// senderIdle: the sender waits for a batch. Not under mu: the reader
+	// may hold mu while it waits for the sender to free a batch.
+	senderIdle atomic.Bool
 }
 
 func newPipeline(c *CnosDB, stats *Stats, acks *delivery.Acker) *pipeline {
@@ -185,7 +190,7 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 	}()
 	endOfInput := func() {
 		p.flushRun(buf)
-		if p.markerPending && drained {
+		if p.markerPending && drained && p.senderIdle.Load() {
 			p.sealLocked()
 		}
 		p.maybeSealEager()
@@ -432,6 +437,26 @@ func (p *pipeline) flushTimeout() {
 	if !p.closed && p.cur != nil && p.cur.seq == p.timerSeq {
 		p.sealLocked()
 	}
+}
+
+// next is the sender's way to the next batch: when none is sealed but one
+// holds a marker, the sender, now free, takes that one. It returns false
+// once the queue is closed and empty.
+//
+// Idle is announced before the check: a reader holding mu meanwhile sees
+// it when its read ends, and seals then; between reads every pending run
+// is already in cur, so sealing here is safe.
+func (p *pipeline) next() (*batch, bool) {
+	p.senderIdle.Store(true)
+	if len(p.ready) == 0 && p.mu.TryLock() {
+		if p.markerPending && !p.closed {
+			p.sealLocked()
+		}
+		p.mu.Unlock()
+	}
+	b, ok := <-p.ready
+	p.senderIdle.Store(false)
+	return b, ok
 }
 
 // finishInput seals what is left once stdin has ended.

@@ -225,7 +225,11 @@ func (s *sender) run() {
 			s.c.Log.Warnf("create_database: could not create database %q at start (will try again if a write says it is missing): %v", s.c.Database, err)
 		}
 	}
-	for b := range s.p.ready {
+	for {
+		b, ok := s.p.next()
+		if !ok {
+			return
+		}
 		if b.lines > 0 {
 			s.delivering.Store(true)
 			ok := s.deliver(b)

@@ -45,23 +45,11 @@ func TestBacklogWithDefaultAgentSettings(t *testing.T) {
 			kafkatest.ProduceN(t, brokers, topic, n, func(i int) []byte {
 				return []byte(fmt.Sprintf(`{"ts":%d,"pressure":%d.5,"temperature":23.4,"visibility":%d}`, base+int64(i), i%10, i))
 			})
-			srv, err := cnosdbtest.Start(cnosdbtest.Options{Dialect: cnosdbtest.V24})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
-
-			dir := t.TempDir()
-			inputConf := writeFile(t, dir, "kafka-json.conf", fmt.Sprintf(`
-[[inputs.kafka_consumer]]
-  brokers = [%q]
-  topics = [%q]
-  data_format = "json"
-  json_time_key = "ts"
+			srv := startServer(t, cnosdbtest.Options{Dialect: cnosdbtest.V24})
+			inputConf, outputConf := childConfigs(t, brokers[0], topic, srv, fmt.Sprintf(`  json_time_key = "ts"
   json_time_format = "unix_ms"
   consumer_group = %q
-`, brokers[0], topic, "backlog-"+topic))
-			outputConf := writeFile(t, dir, "cnosdb.conf", fmt.Sprintf("[[outputs.cnosdb]]\n  urls = [%q]\n", srv.URL()))
+`, "backlog-"+topic))
 			// Only the hostname is set: every other agent setting is
 			// Telegraf's default.
 			tg := startTelegraf(t, binary, "[agent]\n  hostname = \"e2e-host\"\n"+execdBlocks(input, inputConf, output, outputConf))

@@ -149,29 +149,39 @@ func waitRows(t *testing.T, srv *cnosdbtest.Server, db, measurement string, n in
 	}
 }
 
+func startServer(t *testing.T, opts cnosdbtest.Options) *cnosdbtest.Server {
+	t.Helper()
+	srv, err := cnosdbtest.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// childConfigs writes the two children's config files: the guide's
+// kafka_consumer block for topic, plus inputExtra, and an output to srv.
+func childConfigs(t *testing.T, broker, topic string, srv *cnosdbtest.Server, inputExtra string) (inputConf, outputConf string) {
+	t.Helper()
+	dir := t.TempDir()
+	inputConf = writeFile(t, dir, "kafka-json.conf", fmt.Sprintf(`
+[[inputs.kafka_consumer]]
+  brokers = [%q]
+  topics = [%q]
+  data_format = "json"
+%s`, broker, topic, inputExtra))
+	outputConf = writeFile(t, dir, "cnosdb.conf", fmt.Sprintf("[[outputs.cnosdb]]\n  urls = [%q]\n", srv.URL()))
+	return inputConf, outputConf
+}
+
 func TestGuidePipelineThroughStockTelegraf(t *testing.T) {
 	for name, binary := range telegrafs(t) {
 		t.Run(name, func(t *testing.T) {
 			brokers := kafkatest.Brokers(t)
 			input, output := binaries(t)
 			topic := kafkatest.NewTopic(t, 1)
-			srv, err := cnosdbtest.Start(cnosdbtest.Options{Dialect: cnosdbtest.V230})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
-
-			dir := t.TempDir()
-			inputConf := writeFile(t, dir, "kafka-json.conf", fmt.Sprintf(`
-[[inputs.kafka_consumer]]
-  brokers = [%q]
-  topics = [%q]
-  data_format = "json"
-`, brokers[0], topic))
-			outputConf := writeFile(t, dir, "cnosdb.conf", fmt.Sprintf(`
-[[outputs.cnosdb]]
-  urls = [%q]
-`, srv.URL()))
+			srv := startServer(t, cnosdbtest.Options{Dialect: cnosdbtest.V230})
+			inputConf, outputConf := childConfigs(t, brokers[0], topic, srv, "")
 			tg := startTelegraf(t, binary, "[agent]\n  flush_interval = \"1s\"\n  hostname = \"e2e-host\"\n"+
 				execdBlocks(input, inputConf, output, outputConf))
 

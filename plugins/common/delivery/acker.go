@@ -52,6 +52,7 @@ type input struct {
 	conn     net.Conn
 	pending  []byte // events not yet written
 	lastSeq  uint64 // last marker read from it
+	lastAck  uint64 // last marker settled
 	lastSeen time.Time
 	retryAt  time.Time
 	failures int
@@ -152,13 +153,19 @@ func (a *Acker) add(o outgoing, now time.Time) {
 		in.lastSeq = o.event.Seq
 		in.lastSeen = now
 	}
+	if o.event.Kind == Ack {
+		in.lastAck = o.event.Seq
+	}
 	in.pending = AppendEvent(in.pending, o.event)
 }
 
 func (a *Acker) heartbeat(now time.Time) {
 	busy := a.busy()
 	for socket, in := range a.inputs {
-		if now.Sub(in.lastSeen) > forgetAfter {
+		// An input waiting on a busy output sends no markers, but must
+		// go on hearing that the output is alive.
+		waiting := busy && in.lastAck < in.lastSeq
+		if now.Sub(in.lastSeen) > forgetAfter && !waiting {
 			if in.conn != nil {
 				in.conn.Close()
 			}

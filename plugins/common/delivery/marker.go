@@ -96,6 +96,7 @@ func ParseMarker(line []byte) (Marker, error) {
 		case "socket":
 			if val.Kind() != lineprotocol.String {
 				err = fmt.Errorf("socket is a %v, not a string", val.Kind())
+				break
 			}
 			m.Socket = val.StringV()
 			haveSocket = m.Socket != ""
@@ -117,9 +118,12 @@ func count(v lineprotocol.Value) (uint64, error) {
 			return uint64(v.IntV()), nil
 		}
 	case lineprotocol.Uint:
-		return v.UintV(), nil
+		// Above MaxInt64 AppendMarker could not write it back.
+		if v.UintV() <= math.MaxInt64 {
+			return v.UintV(), nil
+		}
 	case lineprotocol.Float:
-		if f := v.FloatV(); f >= 0 && f < math.MaxUint64 && f == math.Trunc(f) {
+		if f := v.FloatV(); f >= 0 && f < math.MaxInt64 && f == math.Trunc(f) {
 			return uint64(f), nil
 		}
 	}

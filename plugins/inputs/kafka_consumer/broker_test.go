@@ -87,7 +87,6 @@ func (s *lineSink) checkpoint(line string) {
 	}
 	s.acks.Received(m, short, got)
 	switch {
-	case short:
 	case s.hold:
 		s.held = append(s.held, m)
 	default:

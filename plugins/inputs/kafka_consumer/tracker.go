@@ -191,6 +191,14 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 		return nil
 	}
 	t.reservedMessages -= cp.messages
+	if session.Context().Err() != nil {
+		// The session ended, by a rewind maybe: committing these
+		// offsets could skip lines to be replayed. The next session
+		// consumes them again.
+		t.freeRoomLocked()
+		t.mu.Unlock()
+		return nil
+	}
 	now := time.Now()
 	cp.seq, cp.written = t.nextSeq, now
 	t.nextSeq++
@@ -290,12 +298,17 @@ func (t *tracker) event(e delivery.Event) {
 	if e.Seq < t.floor || len(t.queue) == 0 || e.Seq < t.queue[0].seq {
 		return // from before a rewind, or repeated by a retry in Telegraf
 	}
-	if oldest := t.queue[0].seq; e.Seq > oldest {
-		t.rewindLocked(fmt.Sprintf("checkpoint %d was never acknowledged, but %d was: lines were lost between this input and the output (Telegraf dropped them, or the output was restarted)", oldest, e.Seq))
+	if e.Kind == delivery.Lost {
+		// Reported as the marker is read, often before the markers
+		// ahead of it are acknowledged. Accepted, it is acknowledged
+		// like any other once its lines are settled.
+		if !t.acceptShortLocked(e, now) {
+			t.rewindLocked(fmt.Sprintf("the output received %d of the %d lines written before checkpoint %d: Telegraf dropped some (look for \"Metric buffer overflow\" in its log; keep max_undelivered_metrics well below metric_buffer_limit)", e.Got, e.Expected, e.Seq))
+		}
 		return
 	}
-	if e.Kind == delivery.Lost && !t.acceptShortLocked(e, now) {
-		t.rewindLocked(fmt.Sprintf("the output received %d of the %d lines written before checkpoint %d: Telegraf dropped some (look for \"Metric buffer overflow\" in its log; keep max_undelivered_metrics well below metric_buffer_limit)", e.Got, e.Expected, e.Seq))
+	if oldest := t.queue[0].seq; e.Seq > oldest {
+		t.rewindLocked(fmt.Sprintf("checkpoint %d was never acknowledged, but %d was: lines were lost between this input and the output (Telegraf dropped them, or the output was restarted)", oldest, e.Seq))
 		return
 	}
 	t.acknowledgedLocked(now)

@@ -323,7 +323,8 @@ func (p *pipeline) checkpoint(m delivery.Marker, lines uint64) bool {
 	if short {
 		p.c.Log.Warnf("checkpoint %d from %s came after %d lines, but its input wrote %d: Telegraf dropped some (look for \"Metric buffer overflow\" in its log, or a filter); the input will replay them",
 			m.Seq, m.Socket, got, m.Lines)
-		return true
+		// Still acknowledged once settled: the input decides whether
+		// to replay, or to accept shortfalls that keep coming.
 	}
 	if p.cur == nil && !p.takeBatchLocked() {
 		return false // stopping: the input replays what this covered

@@ -270,7 +270,6 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 			h.fail(err)
 			return err
 		}
-		h.stats.Lines.Add(int64(c.lines))
 		c.reset()
 		last = nil
 		return nil

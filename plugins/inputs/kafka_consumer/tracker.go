@@ -187,6 +187,7 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 		if _, err := t.out.Write(chunk); err != nil {
 			return err
 		}
+		t.stats.Lines.Add(int64(cp.lines))
 		session.MarkOffset(cp.topic, cp.partition, cp.next, "")
 		return nil
 	}
@@ -212,8 +213,11 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 	t.mu.Unlock()
 	// Queued first: the acknowledgement may come before Write returns.
 	chunk = delivery.AppendMarker(chunk, delivery.Marker{Seq: cp.seq, Lines: uint64(cp.lines), Socket: t.socket})
-	_, err := t.out.Write(chunk)
-	return err
+	if _, err := t.out.Write(chunk); err != nil {
+		return err
+	}
+	t.stats.Lines.Add(int64(cp.lines))
+	return nil
 }
 
 // acquire takes room in the window for one more message, given the lines

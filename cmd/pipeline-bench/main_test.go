@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/parsers/jsonlp"
+)
+
+func TestParseStat(t *testing.T) {
+	// A command name with a space and a ')' must not shift the fields.
+	text := "4242 (tele graf) x) S 4000 4242 4242 0 -1 4194560 100 0 0 0 150 25 7 3 20 0 12 0 900 1000000 2000 18446744073709551615\n"
+	st, err := parseStat([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ppid != 4000 || st.state != 'S' || st.cpuTicks != 150+25+7+3 {
+		t.Fatalf("got %+v", st)
+	}
+	if _, err := parseStat([]byte("12 (x) S 1")); err == nil {
+		t.Fatal("short stat accepted")
+	}
+}
+
+func TestParseHWM(t *testing.T) {
+	status := "Name:\ttelegraf\nVmPeak:\t 2000000 kB\nVmHWM:\t   34560 kB\nVmRSS:\t   30000 kB\n"
+	if got := parseHWM([]byte(status)); got != 34560 {
+		t.Fatalf("VmHWM %d, want 34560", got)
+	}
+	if got := parseHWM([]byte("Name:\tzombie\nState:\tZ (zombie)\n")); got != 0 {
+		t.Fatalf("zombie VmHWM %d, want 0", got)
+	}
+}
+
+// Both shapes must be JSON that Telegraf's parser (through jsonlp, which
+// matches it) turns into exactly one line.
+func TestShapesAreOneMetric(t *testing.T) {
+	conv, err := jsonlp.New(jsonlp.Config{MetricName: "kafka_consumer", Strict: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, name := range []string{"guide", "nested"} {
+		make1, err := shapeByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 100 {
+			doc := make1(nil, rng)
+			if !json.Valid(doc) {
+				t.Fatalf("%s: invalid JSON %s", name, doc)
+			}
+			line, n, err := conv.Append(nil, doc, &jsonlp.Meta{Now: time.Unix(1, 0)})
+			if err != nil || n != 1 {
+				t.Fatalf("%s: %d lines, %v for %s", name, n, err, doc)
+			}
+			if name == "nested" && strings.Count(string(line), "=") < 25 {
+				t.Fatalf("nested message makes only %q", line)
+			}
+		}
+	}
+	if _, err := shapeByName("flat"); err == nil {
+		t.Fatal("unknown shape accepted")
+	}
+}
+
+func TestProgressRate(t *testing.T) {
+	start := time.Unix(100, 0)
+	p := progress{start: start}
+	p.observe(start.Add(time.Second), 1000, 10000)   // start-up is left out
+	p.observe(start.Add(2*time.Second), 5000, 10000) // still running
+	p.observe(start.Add(3*time.Second), 10000, 10000)
+	if got := p.rate(); got != 4500 {
+		t.Fatalf("rate %v, want 9000 messages in 2s = 4500/s", got)
+	}
+	// Everything in the first observation: the whole run counts.
+	q := progress{start: start}
+	q.observe(start.Add(2*time.Second), 10000, 10000)
+	if got := q.rate(); got != 5000 {
+		t.Fatalf("rate %v, want 5000", got)
+	}
+}
+
+func TestSummaryMarksLostRuns(t *testing.T) {
+	roles := func(cpu float64) map[string]roleStats {
+		return map[string]roleStats{"telegraf": {CPUSeconds: cpu, PeakRSSMB: 50}}
+	}
+	results := []result{
+		{Scenario: "stock", Label: "stock", Expect: 1e6, Status: "ok", Rate: 100, Roles: roles(3)},
+		{Scenario: "stock", Label: "stock", Expect: 1e6, Status: "ok", Rate: 300, Roles: roles(1)},
+		{Scenario: "stock", Label: "stock", Expect: 1e6, Status: "ok", Rate: 200, Roles: roles(2)},
+		{Scenario: "ours", Label: "ours", Expect: 1e6, Status: "lost", Rate: 900, Dropped: 5, Roles: roles(1)},
+	}
+	ss := summarize(results)
+	stock, ours := find(ss, "stock"), find(ss, "ours")
+	if stock.rate != 200 || stock.cpuPerM["telegraf"] != 2 || !stock.valid {
+		t.Fatalf("stock summary %+v", stock)
+	}
+	if ours.valid {
+		t.Fatal("a run that lost messages counted as a throughput figure")
+	}
+	rows := mainTable(ss)
+	var oursRow, ratioRow []string
+	for _, r := range rows {
+		switch r[0] {
+		case "ours":
+			oursRow = r
+		case "ratio ours/stock":
+			ratioRow = r
+		}
+	}
+	if !strings.Contains(oursRow[2], "*") || !strings.Contains(oursRow[2], "lost") {
+		t.Fatalf("lost run's msgs/s %q is not marked", oursRow[2])
+	}
+	if !strings.Contains(ratioRow[2], "*") {
+		t.Fatalf("ratio from a lost run %q is not marked", ratioRow[2])
+	}
+}

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+)
+
+func tableCmd(args []string, w io.Writer) error {
+	fs := flag.NewFlagSet("table", flag.ContinueOnError)
+	markdown := fs.Bool("markdown", false, "print Markdown tables")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New("want one results file")
+	}
+	results, err := readResults(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if len(results) == 0 {
+		return errors.New("no results")
+	}
+	summaries := summarize(results)
+	render(w, mainTable(summaries), *markdown)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Footnotes: * the median of runs that lost, stalled or timed out: NOT a throughput figure.")
+	fmt.Fprintln(w, "CPU/M: CPU-seconds per million messages up to the last delivery, of Telegraf (tgf), the input child (in),")
+	fmt.Fprintln(w, "the output child (out), their sum, and the CnosDB test server (srv). RSS: peak resident MB (VmHWM).")
+	fmt.Fprintln(w)
+	for _, line := range targetLines(summaries) {
+		fmt.Fprintln(w, line)
+	}
+	return nil
+}
+
+func readResults(path string) ([]result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []result
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
+		var r result
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, r)
+	}
+	return out, sc.Err()
+}
+
+// summary is the median of one scenario's repeats.
+type summary struct {
+	scenario, label string
+	runs, ok        int
+	failures        []string // statuses of the runs that were not ok
+	valid           bool     // every repeat delivered everything and dropped nothing
+	rate, wall      float64
+	cpuPerM         map[string]float64 // by role, plus "total" (all but the server)
+	rssMB           map[string]float64 // by role, plus "total"
+	delivered       int64
+	dropped         int64
+}
+
+var tableRoles = []string{"telegraf", "input", "output"}
+
+func summarize(results []result) []summary {
+	var order []string
+	by := map[string][]result{}
+	for _, r := range results {
+		if _, ok := by[r.Scenario]; !ok {
+			order = append(order, r.Scenario)
+		}
+		by[r.Scenario] = append(by[r.Scenario], r)
+	}
+	var out []summary
+	for _, sc := range order {
+		rs := by[sc]
+		s := summary{scenario: sc, label: rs[0].Label, runs: len(rs), cpuPerM: map[string]float64{}, rssMB: map[string]float64{}}
+		var good []result
+		for _, r := range rs {
+			if r.Status == "ok" {
+				good = append(good, r)
+			} else {
+				s.failures = append(s.failures, r.Status)
+			}
+		}
+		s.ok = len(good)
+		s.valid = s.ok == s.runs
+		// A figure comes from the runs that count; when none do, from all
+		// of them, marked as not a throughput figure.
+		use := good
+		if len(use) == 0 {
+			use = rs
+		}
+		s.rate = median(use, func(r result) float64 { return r.Rate })
+		s.wall = median(use, func(r result) float64 { return r.WallSeconds })
+		s.delivered = int64(median(rs, func(r result) float64 { return float64(r.Delivered) }))
+		s.dropped = int64(median(rs, func(r result) float64 { return float64(r.Dropped) }))
+		for _, role := range append(slices.Clone(tableRoles), "server") {
+			if !hasRole(use, role) {
+				continue
+			}
+			s.cpuPerM[role] = median(use, func(r result) float64 { return r.Roles[role].CPUSeconds / float64(r.Expect) * 1e6 })
+			if role != "server" {
+				s.rssMB[role] = median(use, func(r result) float64 { return r.Roles[role].PeakRSSMB })
+			}
+		}
+		s.cpuPerM["total"] = median(use, func(r result) float64 {
+			var t float64
+			for _, role := range tableRoles {
+				t += r.Roles[role].CPUSeconds
+			}
+			return t / float64(r.Expect) * 1e6
+		})
+		s.rssMB["total"] = median(use, func(r result) float64 {
+			var t float64
+			for _, role := range tableRoles {
+				t += r.Roles[role].PeakRSSMB
+			}
+			return t
+		})
+		out = append(out, s)
+	}
+	return out
+}
+
+func hasRole(rs []result, role string) bool {
+	for _, r := range rs {
+		if _, ok := r.Roles[role]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func median(rs []result, f func(result) float64) float64 {
+	if len(rs) == 0 {
+		return math.NaN()
+	}
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func find(ss []summary, scenario string) *summary {
+	for i := range ss {
+		if ss[i].scenario == scenario {
+			return &ss[i]
+		}
+	}
+	return nil
+}
+
+var tableHeader = []string{"run", "ok/runs", "msgs/s", "wall s",
+	"CPU/M tgf", "CPU/M in", "CPU/M out", "CPU/M sum", "CPU/M srv",
+	"RSS tgf", "RSS in", "RSS out", "RSS sum", "stored", "dropped"}
+
+func mainTable(ss []summary) [][]string {
+	rows := [][]string{tableHeader}
+	for _, s := range ss {
+		rate := fmt.Sprintf("%.0f", s.rate)
+		okRuns := fmt.Sprintf("%d/%d", s.ok, s.runs)
+		if !s.valid {
+			if s.ok == 0 {
+				rate = fmt.Sprintf("(%.0f)* %s", s.rate, strings.Join(unique(s.failures), ","))
+			}
+			okRuns += " " + strings.Join(unique(s.failures), ",")
+		}
+		row := []string{s.label, okRuns, rate, fmt.Sprintf("%.1f", s.wall)}
+		for _, role := range []string{"telegraf", "input", "output", "total", "server"} {
+			row = append(row, num(s.cpuPerM, role, "%.2f"))
+		}
+		for _, role := range []string{"telegraf", "input", "output", "total"} {
+			row = append(row, num(s.rssMB, role, "%.1f"))
+		}
+		row = append(row, fmt.Sprint(s.delivered), fmt.Sprint(s.dropped))
+		rows = append(rows, row)
+	}
+	stock := find(ss, "stock")
+	ratio := func(label string, a, b *summary) {
+		if a == nil || b == nil {
+			return
+		}
+		row := []string{label, "", ratioText(a.rate, b.rate, a.valid && b.valid), ratioText(a.wall, b.wall, true)}
+		for _, role := range []string{"telegraf", "input", "output", "total", "server"} {
+			row = append(row, ratioOf(a.cpuPerM, b.cpuPerM, role))
+		}
+		for _, role := range []string{"telegraf", "input", "output", "total"} {
+			row = append(row, ratioOf(a.rssMB, b.rssMB, role))
+		}
+		rows = append(rows, append(row, "", ""))
+	}
+	ratio("ratio ours/stock", find(ss, "ours"), stock)
+	ratio("ratio ours (no loop)/stock", find(ss, "ours-noloop"), stock)
+	ratio("loop cost ours/ours (no loop)", find(ss, "ours"), find(ss, "ours-noloop"))
+	ratio("ratio ceiling/stock", find(ss, "ceiling"), stock)
+	return rows
+}
+
+func unique(v []string) []string {
+	out := slices.Clone(v)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func num(m map[string]float64, key, format string) string {
+	v, ok := m[key]
+	if !ok || math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf(format, v)
+}
+
+func ratioOf(a, b map[string]float64, key string) string {
+	x, ok1 := a[key]
+	y, ok2 := b[key]
+	if !ok1 || !ok2 {
+		return "-"
+	}
+	return ratioText(x, y, true)
+}
+
+func ratioText(a, b float64, valid bool) string {
+	if b == 0 || math.IsNaN(a) || math.IsNaN(b) {
+		return "-"
+	}
+	s := fmt.Sprintf("%.2fx", a/b)
+	if !valid {
+		s = "(" + s + ")*"
+	}
+	return s
+}
+
+// targetLines reports the targets; they are reported, not asserted.
+func targetLines(ss []summary) []string {
+	out := []string{"Targets (reported, not asserted):"}
+	stock, ours := find(ss, "stock"), find(ss, "ours")
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "NOT met"
+	}
+	if stock != nil && ours != nil {
+		r := ours.rate / stock.rate
+		note := ""
+		if !ours.valid || !stock.valid {
+			note = " (a run lost messages: not a throughput figure)"
+		}
+		out = append(out, fmt.Sprintf("  end-to-end msgs/s ours/stock >= 1.5x: %.2fx, %s%s", r, verdict(r >= 1.5), note))
+		if stockCPU, inCPU := stock.cpuPerM["telegraf"], ours.cpuPerM["input"]; inCPU > 0 {
+			r := stockCPU / inCPU
+			out = append(out, fmt.Sprintf("  input child >= 5x fewer CPU-s per message than stock Telegraf: %.2f vs %.2f CPU-s/M = %.1fx, %s",
+				inCPU, stockCPU, r, verdict(r >= 5)))
+		}
+	}
+	for _, role := range []string{"input", "output"} {
+		peak, from := 0.0, ""
+		for _, s := range ss {
+			if v, ok := s.rssMB[role]; ok && v > peak {
+				peak, from = v, s.label
+			}
+		}
+		if from != "" {
+			out = append(out, fmt.Sprintf("  %s child peak RSS <= 40 MB: %.1f MB (largest, in %s), %s", role, peak, from, verdict(peak <= 40)))
+		}
+	}
+	for _, sc := range []string{"output-alone", "ours"} {
+		if s := find(ss, sc); s != nil && s.cpuPerM["output"] > 0 {
+			perCore := 1e6 / s.cpuPerM["output"]
+			out = append(out, fmt.Sprintf("  output child >= 2M lines per CPU-second: %.2fM lines/CPU-s (%s), %s",
+				perCore/1e6, s.label, verdict(perCore >= 2e6)))
+			break
+		}
+	}
+	if noloop := find(ss, "ours-noloop"); ours != nil && noloop != nil {
+		out = append(out, fmt.Sprintf("  loop cost (ours/ours without delivery loop, msgs/s): %.2fx", ours.rate/noloop.rate))
+	} else {
+		out = append(out, "  loop cost: n/a (telegraf-kafka-json has no delivery_tracking option yet)")
+	}
+	return out
+}
+
+// render prints rows as an aligned text table or as Markdown.
+func render(w io.Writer, rows [][]string, markdown bool) {
+	widths := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len(c))
+		}
+	}
+	for n, r := range rows {
+		var b strings.Builder
+		for i, c := range r {
+			if markdown {
+				b.WriteString("| " + c + " ")
+				continue
+			}
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			if i == 0 {
+				b.WriteString(c + strings.Repeat(" ", widths[i]-len(c)))
+			} else {
+				b.WriteString(strings.Repeat(" ", widths[i]-len(c)) + c)
+			}
+		}
+		if markdown {
+			b.WriteString("|")
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+		if n == 0 {
+			if markdown {
+				fmt.Fprintln(w, "|"+strings.Repeat(" --- |", len(r)))
+			} else {
+				total := 0
+				for _, wd := range widths {
+					total += wd + 2
+				}
+				fmt.Fprintln(w, strings.Repeat("-", total-2))
+			}
+		}
+	}
+}

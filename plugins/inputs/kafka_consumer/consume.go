@@ -264,7 +264,7 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 		if last == nil {
 			return nil
 		}
-		cp := checkpoint{topic: last.Topic, partition: last.Partition, next: last.Offset + 1, messages: c.messages, lines: c.lines}
+		cp := checkpoint{topic: last.Topic, partition: last.Partition, first: c.first, next: last.Offset + 1, messages: c.messages, lines: c.lines}
 		if err := h.t.write(c.buf, cp, session); err != nil {
 			err = fmt.Errorf("writing to stdout: %w", err)
 			h.fail(err)
@@ -336,6 +336,7 @@ type claimConverter struct {
 	buf      []byte
 	lines    int
 	messages int
+	first    int64 // offset of the first message in buf
 }
 
 func newClaimConverter(k *KafkaConsumer) *claimConverter {
@@ -357,6 +358,9 @@ func (c *claimConverter) reset() {
 // timestamp source.
 func (c *claimConverter) append(msg *sarama.ConsumerMessage) error {
 	k := c.k
+	if c.messages == 0 {
+		c.first = msg.Offset
+	}
 	c.messages++
 	if k.MaxMessageLen != 0 && len(msg.Value) > k.MaxMessageLen {
 		return fmt.Errorf("message exceeds max_message_len (actual %d, max %d)", len(msg.Value), k.MaxMessageLen)

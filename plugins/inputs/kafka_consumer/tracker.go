@@ -35,13 +35,13 @@ const chunkFraction = 8
 // one signal pending, never more.
 const insideBatches = 2
 
-// Short checkpoints (lines lost before them) are replayed, unless they
-// keep coming: then something in Telegraf drops lines on purpose (a
-// filter, a processor) and replaying cannot help.
-const (
-	maxShortReplays   = 3
-	shortReplayWindow = 10 * time.Minute
-)
+// Short checkpoints (lines lost before them) are replayed, unless the
+// same messages come up short this many replays in a row with no
+// checkpoint lost meanwhile: then something in Telegraf drops those lines
+// on purpose (a filter, a processor), and replaying cannot help. A buffer
+// overflow drops different lines each time, and whole checkpoints with
+// them.
+const maxShortReplays = 3
 
 type trackerState int
 
@@ -60,6 +60,7 @@ type checkpoint struct {
 	seq       uint64
 	topic     string
 	partition int32
+	first     int64 // offset of the chunk's first message
 	next      int64 // offset to commit once acknowledged
 	messages  int
 	lines     int
@@ -97,13 +98,23 @@ type tracker struct {
 	inside       int
 	lastProgress time.Time
 	lastAliveSeq uint64
-	shorts       int // short checkpoints replayed since firstShort
-	firstShort   time.Time
-	acceptShort  bool
-	session      sarama.ConsumerGroupSession
-	endSession   context.CancelFunc
-	room         chan struct{} // closed when the window frees up
-	stopping     bool
+	shortAt      checkpoint // the messages of the last short checkpoint
+	shortRepeats int        // times they came up short in a row
+	acceptShort  bool       // lines are filtered on purpose: let shortfalls through
+	// limbo holds the checkpoints written before a rewind whose markers
+	// the output has not read: their lines are still in Telegraf's
+	// buffer and count in inside until read, or until delivery_timeout.
+	limbo      []checkpoint
+	limboSince time.Time
+	// insideLimit bounds inside: insideBatches batches, halved at each
+	// loss in Telegraf (its buffer is smaller than we assumed, or shared
+	// with busy inputs) and regained slowly as checkpoints are
+	// acknowledged, so replays cannot overflow it for ever.
+	insideLimit int
+	session     sarama.ConsumerGroupSession
+	endSession  context.CancelFunc
+	room        chan struct{} // closed when the window frees up
+	stopping    bool
 
 	chunkMessages, chunkLines int // a chunk's bounds (chunkFraction)
 	// tracked mirrors state != untracked, for the per-message path.
@@ -112,6 +123,7 @@ type tracker struct {
 
 func newTracker(k *KafkaConsumer, out io.Writer, stats *Stats) *tracker {
 	t := &tracker{k: k, stats: stats, out: out, nextSeq: 1, room: make(chan struct{})}
+	t.insideLimit = insideBatches * k.MetricBatchSize
 	t.chunkMessages = max(1, min(k.MaxUndeliveredMessages/chunkFraction, k.MetricBatchSize/2))
 	t.chunkLines = max(1, min(k.MaxUndeliveredMetrics/chunkFraction, k.MetricBatchSize/2))
 	if k.DeliveryTracking == trackingOff {
@@ -231,7 +243,7 @@ func (t *tracker) acquire(ctx context.Context, chunkLines int, flush func() erro
 		lines := t.lines + chunkLines
 		if t.state == untracked || messages == 0 ||
 			(messages < t.k.MaxUndeliveredMessages && lines < t.k.MaxUndeliveredMetrics &&
-				t.inside+chunkLines < insideBatches*t.k.MetricBatchSize) {
+				t.inside+chunkLines < t.insideLimit) {
 			t.reservedMessages++
 			t.mu.Unlock()
 			return true, nil
@@ -282,6 +294,9 @@ func (t *tracker) event(e delivery.Event) {
 		t.k.Log.Infof("the output acknowledges checkpoints: offsets are committed once CnosDB has the data")
 	}
 	now := time.Now()
+	// Alive names the last marker read; the other events one that was
+	// read: all markers up to it have left Telegraf.
+	t.readUpToLocked(e.Seq)
 	switch e.Kind {
 	case delivery.Alive:
 		if e.Busy || e.Seq != t.lastAliveSeq {
@@ -291,12 +306,6 @@ func (t *tracker) event(e delivery.Event) {
 		return
 	case delivery.Received:
 		t.lastProgress = now
-		for i := range t.queue {
-			if t.queue[i].seq > e.Seq {
-				break
-			}
-			t.receivedLocked(&t.queue[i])
-		}
 		return
 	}
 	if e.Seq < t.floor || len(t.queue) == 0 || e.Seq < t.queue[0].seq {
@@ -306,12 +315,19 @@ func (t *tracker) event(e delivery.Event) {
 		// Reported as the marker is read, often before the markers
 		// ahead of it are acknowledged. Accepted, it is acknowledged
 		// like any other once its lines are settled.
-		if !t.acceptShortLocked(e, now) {
-			t.rewindLocked(fmt.Sprintf("the output received %d of the %d lines written before checkpoint %d: Telegraf dropped some (look for \"Metric buffer overflow\" in its log; keep max_undelivered_metrics well below metric_buffer_limit)", e.Got, e.Expected, e.Seq))
+		if !t.acceptShortLocked(e) {
+			t.lostInTelegrafLocked()
+			t.rewindLocked(fmt.Sprintf("the output received %d of the %d lines written before checkpoint %d: Telegraf dropped some (look for \"Metric buffer overflow\" in its log: its metric_buffer_limit must hold twice this plugin's metric_batch_size, plus what other inputs send)", e.Got, e.Expected, e.Seq))
 		}
 		return
 	}
 	if oldest := t.queue[0].seq; e.Seq > oldest {
+		t.shortRepeats = 0
+		if t.acceptShort {
+			t.acceptShort = false
+			t.k.Log.Warnf("a whole checkpoint went missing, which no filter does: shortfalls are replayed again")
+		}
+		t.lostInTelegrafLocked()
 		t.rewindLocked(fmt.Sprintf("checkpoint %d was never acknowledged, but %d was: lines were lost between this input and the output (Telegraf dropped them, or the output was restarted)", oldest, e.Seq))
 		return
 	}
@@ -319,22 +335,51 @@ func (t *tracker) event(e delivery.Event) {
 }
 
 // acceptShortLocked decides whether a short checkpoint is let through:
-// only when shortfalls keep coming back after replays.
-func (t *tracker) acceptShortLocked(e delivery.Event, now time.Time) bool {
+// only when the same messages came up short maxShortReplays replays in a
+// row, and from then on until a whole checkpoint goes missing.
+func (t *tracker) acceptShortLocked(e delivery.Event) bool {
 	if t.acceptShort {
 		return true
 	}
-	if t.shorts == 0 || now.Sub(t.firstShort) > shortReplayWindow {
-		t.shorts, t.firstShort = 0, now
+	var cp checkpoint
+	for _, q := range t.queue {
+		if q.seq == e.Seq {
+			cp = q
+		}
 	}
-	t.shorts++
-	if t.shorts <= maxShortReplays {
+	at := t.shortAt
+	if t.shortRepeats > 0 && cp.topic == at.topic && cp.partition == at.partition && cp.first < at.next && at.first < cp.next {
+		t.shortRepeats++
+	} else {
+		t.shortAt, t.shortRepeats = cp, 1
+	}
+	if t.shortRepeats <= maxShortReplays {
 		return false
 	}
 	t.acceptShort = true
-	t.k.Log.Errorf("lines keep going missing between this input and the output (checkpoint %d: %d of %d arrived) after %d replays: something in Telegraf drops metrics on purpose (a namepass/fieldpass/tagpass filter on the output, a processor, an aggregator with drop_original). Accepting such shortfalls from now on: the dropped lines are not replayed.",
-		e.Seq, e.Got, e.Expected, maxShortReplays)
+	t.k.Log.Errorf("the same lines went missing between this input and the output %d replays in a row (checkpoint %d: %d of %d arrived): something in Telegraf drops metrics on purpose (a namepass/fieldpass/tagpass filter on the output, a processor, an aggregator with drop_original). Accepting such shortfalls until a whole checkpoint goes missing: the dropped lines are not replayed.",
+		maxShortReplays, e.Seq, e.Got, e.Expected)
 	return true
+}
+
+// readUpToLocked notes that the output has read every marker up to seq:
+// those lines have left Telegraf's buffer.
+func (t *tracker) readUpToLocked(seq uint64) {
+	for i := range t.queue {
+		if t.queue[i].seq > seq {
+			break
+		}
+		t.receivedLocked(&t.queue[i])
+	}
+	n := 0
+	for n < len(t.limbo) && t.limbo[n].seq <= seq {
+		t.inside -= t.limbo[n].lines + 1
+		n++
+	}
+	if n > 0 {
+		t.limbo = t.limbo[n:]
+		t.freeRoomLocked()
+	}
 }
 
 func (t *tracker) receivedLocked(cp *checkpoint) {
@@ -354,10 +399,22 @@ func (t *tracker) acknowledgedLocked(now time.Time) {
 	t.lines -= cp.lines
 	t.lastProgress = now
 	t.stats.Acknowledged.Add(int64(cp.messages))
+	if full := insideBatches * t.k.MetricBatchSize; t.insideLimit < full {
+		t.insideLimit = min(full, t.insideLimit+max(1, cp.lines/chunkFraction))
+	}
 	if t.session != nil {
 		t.session.MarkOffset(cp.topic, cp.partition, cp.next, "")
 	}
 	t.freeRoomLocked()
+}
+
+// lostInTelegrafLocked halves what may sit in Telegraf after a loss there.
+func (t *tracker) lostInTelegrafLocked() {
+	limit := max(t.chunkLines+1, t.insideLimit/2)
+	if limit < t.insideLimit {
+		t.insideLimit = limit
+		t.k.Log.Warnf("keeping at most %d metrics inside Telegraf for now (metric_batch_size = %d assumes %d)", limit, t.k.MetricBatchSize, insideBatches*t.k.MetricBatchSize)
+	}
 }
 
 // rewindLocked forgets what is in flight and ends the session: the next
@@ -366,8 +423,16 @@ func (t *tracker) acknowledgedLocked(now time.Time) {
 func (t *tracker) rewindLocked(why string) {
 	t.stats.Rewinds.Add(1)
 	t.k.Log.Warnf("%s; replaying from the last acknowledged offsets (%d messages were unacknowledged)", why, t.messages)
+	// What the output has not read is still in Telegraf: writing more on
+	// top of it at once would overflow the buffer again.
+	for _, cp := range t.queue {
+		if !cp.received {
+			t.limbo = append(t.limbo, cp)
+		}
+	}
+	t.limboSince = time.Now()
 	t.queue = t.queue[:0]
-	t.messages, t.lines, t.inside = 0, 0, 0
+	t.messages, t.lines = 0, 0
 	t.floor = t.nextSeq
 	t.lastProgress = time.Now()
 	t.freeRoomLocked()
@@ -394,7 +459,14 @@ func (t *tracker) watch(ctx context.Context) {
 func (t *tracker) check(now time.Time, timeout time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.stopping || t.state == untracked || len(t.queue) == 0 {
+	if t.stopping || t.state == untracked {
+		return
+	}
+	if len(t.limbo) > 0 && now.Sub(t.limboSince) >= timeout {
+		// Never read: lost in Telegraf after all.
+		t.readUpToLocked(t.limbo[len(t.limbo)-1].seq)
+	}
+	if len(t.queue) == 0 {
 		return
 	}
 	oldest := t.queue[0]
@@ -430,6 +502,7 @@ func (t *tracker) fallBackLocked(timeout time.Duration) {
 		}
 	}
 	t.queue = t.queue[:0]
+	t.limbo = nil
 	t.messages, t.lines, t.inside = 0, 0, 0
 	t.freeRoomLocked()
 }

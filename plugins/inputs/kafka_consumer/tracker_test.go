@@ -136,7 +136,7 @@ func (f *trackerFixture) writeIn(s *fakeSession, partition int32, next int64, me
 	f.tr.reservedMessages += messages
 	f.tr.mu.Unlock()
 	chunk := []byte(strings.Repeat("m v=1i\n", lines))
-	cp := checkpoint{topic: trackerTopic, partition: partition, next: next, messages: messages, lines: lines}
+	cp := checkpoint{topic: trackerTopic, partition: partition, first: next - int64(messages), next: next, messages: messages, lines: lines}
 	if err := f.tr.write(chunk, cp, s); err != nil {
 		f.t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestTrackerRewindsOnAGapInAcknowledgements(t *testing.T) {
 	if f.sessions != 1 || f.stats.Rewinds.Load() != 1 || old.ctx.Err() == nil {
 		t.Fatalf("sessions ended %d, rewinds %d", f.sessions, f.stats.Rewinds.Load())
 	}
-	f.wantInFlight(0, 0, 0, 0)
+	f.wantInFlight(0, 0, 0, 11) // checkpoint 3 is still in Telegraf
 	f.wantLog("checkpoint 1 was never acknowledged, but 2 was", 1)
 	f.wantLog("replaying from the last acknowledged offsets (30 messages were unacknowledged)", 1)
 	old.wantMarked(t)
@@ -312,7 +312,7 @@ func TestTrackerRewindsOnLostUntilShortfallsKeepComing(t *testing.T) {
 		f.newSession()
 	}
 	f.wantLog("the output received 9 of the 10 lines written before checkpoint 1", 1)
-	f.wantLog("keep going missing", 0)
+	f.wantLog("Accepting such shortfalls", 0)
 
 	// One more within shortReplayWindow: replaying does not help, so
 	// the checkpoint is let through and its offsets committed. (Today
@@ -323,34 +323,33 @@ func TestTrackerRewindsOnLostUntilShortfallsKeepComing(t *testing.T) {
 	f.lost(seq)
 	f.ack(seq)
 	f.session.wantMarked(t, at(0, 10))
-	f.wantLog("keep going missing", 1)
+	f.wantLog("Accepting such shortfalls", 1)
 	f.write(0, 20, 10, 10)
 	seq++
 	f.lost(seq)
 	f.ack(seq)
 	f.session.wantMarked(t, at(0, 10), at(0, 20))
-	f.wantLog("keep going missing", 1)
+	f.wantLog("Accepting such shortfalls", 1)
 	if f.stats.Rewinds.Load() != maxShortReplays {
 		t.Fatalf("%d rewinds, want %d", f.stats.Rewinds.Load(), maxShortReplays)
 	}
 }
 
-func TestTrackerShortfallsFarApartAreAlwaysReplayed(t *testing.T) {
+// Shortfalls on different messages each time are what an overflowing
+// buffer causes: always replayed.
+func TestTrackerShortfallsElsewhereAreAlwaysReplayed(t *testing.T) {
 	f := newTrackerFixture(t, trackingAuto, nil)
 	var seq uint64
 	for replay := 1; replay <= 2*maxShortReplays; replay++ {
-		f.write(0, 10, 10, 10)
+		f.write(0, int64(10*replay), 10, 10)
 		seq++
-		f.tr.mu.Lock()
-		f.tr.firstShort = f.tr.firstShort.Add(-shortReplayWindow - time.Second)
-		f.tr.mu.Unlock()
 		f.lost(seq)
 		f.newSession()
 	}
 	if f.stats.Rewinds.Load() != 2*maxShortReplays {
 		t.Fatalf("%d rewinds, want %d", f.stats.Rewinds.Load(), 2*maxShortReplays)
 	}
-	f.wantLog("keep going missing", 0)
+	f.wantLog("Accepting such shortfalls", 0)
 }
 
 // The output reports a marker read (Received, or Lost when lines before
@@ -374,7 +373,7 @@ func TestTrackerShortfallsCountWhenLostOvertakesAnAcknowledgement(t *testing.T) 
 	if got := f.stats.Rewinds.Load(); got != maxShortReplays {
 		t.Errorf("%d rewinds after %d rounds, want %d: the shortfalls never counted (log:\n%s)", got, maxShortReplays+1, maxShortReplays, f.log.String())
 	}
-	if !strings.Contains(f.log.String(), "keep going missing") {
+	if !strings.Contains(f.log.String(), "Accepting such shortfalls") {
 		t.Errorf("shortfalls never accepted")
 	}
 }
@@ -568,7 +567,7 @@ func TestTrackerRequiredRewindsInsteadOfFallingBack(t *testing.T) {
 		t.Fatalf("state %v, sessions ended %d, rewinds %d", f.state(), f.sessions, f.stats.Rewinds.Load())
 	}
 	f.session.wantMarked(t)
-	f.wantInFlight(0, 0, 0, 0)
+	f.wantInFlight(0, 0, 0, 11) // maybe still in Telegraf
 	f.wantLog(`(delivery_tracking = "required")`, 1)
 	f.wantLog("Falling back", 0)
 	if !f.tr.markers() {
@@ -680,5 +679,70 @@ func TestTrackerChunkFromARewoundSessionCommitsNothing(t *testing.T) {
 		if m.partition == 0 && m.offset > 0 {
 			t.Fatalf("offset %d marked while offsets 0-9 were lost and not replayed yet (old session %v, new %v)", m.offset, old.marked(), s.marked())
 		}
+	}
+}
+
+// Once shortfalls are accepted (a filter), a whole checkpoint going
+// missing, which no filter does, ends that: the next shortfall is
+// replayed again.
+func TestTrackerLostCheckpointEndsAcceptingShortfalls(t *testing.T) {
+	f := newTrackerFixture(t, trackingAuto, nil)
+	var seq uint64
+	for round := 0; round <= maxShortReplays; round++ {
+		f.write(0, 10, 10, 10)
+		seq++
+		f.lost(seq)
+		f.newSession()
+	}
+	f.wantLog("Accepting such shortfalls", 1)
+	rewinds := f.stats.Rewinds.Load()
+	f.write(0, 20, 10, 10)
+	f.write(0, 30, 10, 10)
+	seq += 2
+	f.ack(seq) // seq-1 never came: a gap
+	f.wantLog("shortfalls are replayed again", 1)
+	f.newSession()
+	f.write(0, 20, 10, 10)
+	seq++
+	f.lost(seq)
+	if got := f.stats.Rewinds.Load(); got != rewinds+2 {
+		t.Fatalf("%d rewinds, want %d", got, rewinds+2)
+	}
+}
+
+// After a rewind, the lines the output has not read are still in
+// Telegraf's buffer: they keep counting as inside until the output reads
+// their markers (or delivery_timeout), so the replay does not pile on top
+// of them and overflow the buffer again.
+func TestTrackerRewindKeepsUnreadLinesInside(t *testing.T) {
+	f := newTrackerFixture(t, trackingAuto, func(k *KafkaConsumer) { k.MetricBatchSize = 10 })
+	f.write(0, 5, 5, 5) // seq 1
+	f.write(0, 10, 5, 5)
+	f.write(0, 15, 5, 5)
+	f.lost(2) // lines before 2 went missing: 1 and 2 were read, 3 was not
+	f.tr.mu.Lock()
+	inside, limbo := f.tr.inside, len(f.tr.limbo)
+	f.tr.mu.Unlock()
+	if inside != 6 || limbo != 1 {
+		t.Fatalf("inside %d, limbo %d; want 6 (one unread chunk), 1", inside, limbo)
+	}
+	f.newSession()
+	f.recv(3) // the old markers come through
+	f.tr.mu.Lock()
+	inside, limbo = f.tr.inside, len(f.tr.limbo)
+	f.tr.mu.Unlock()
+	if inside != 0 || limbo != 0 {
+		t.Fatalf("inside %d, limbo %d after the output read them", inside, limbo)
+	}
+
+	f.write(0, 20, 5, 5) // seq 4
+	f.write(0, 25, 5, 5)
+	f.ack(5)
+	f.tr.check(time.Now().Add(time.Hour), time.Minute)
+	f.tr.mu.Lock()
+	inside, limbo = f.tr.inside, len(f.tr.limbo)
+	f.tr.mu.Unlock()
+	if inside != 0 || limbo != 0 {
+		t.Fatalf("inside %d, limbo %d after delivery_timeout", inside, limbo)
 	}
 }

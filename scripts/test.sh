@@ -45,3 +45,4 @@ scripts/package-test.sh
 
 step "fuzzing briefly ($fuzztime per target)"
 go test -run '^$' -fuzz '^FuzzAppend$' -fuzztime "$fuzztime" ./plugins/parsers/jsonlp
+go test -run '^$' -fuzz '^FuzzReaderWritesDecodableLines$' -fuzztime "$fuzztime" ./plugins/outputs/cnosdb

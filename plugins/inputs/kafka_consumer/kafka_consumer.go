@@ -179,6 +179,10 @@ func (k *KafkaConsumer) Init() error {
 	default:
 		return fmt.Errorf("delivery_tracking: %q is not one of auto, required, off", k.DeliveryTracking)
 	}
+	if k.DeliveryTracking != trackingOff && k.MaxUndeliveredMessages < 2*k.MetricBatchSize {
+		k.Log.Warnf("max_undelivered_messages = %d is less than twice metric_batch_size (%d): Telegraf flushes full batches at once and the rest only every flush_interval, so with this window most batches wait for it; raise it to %d or more",
+			k.MaxUndeliveredMessages, k.MetricBatchSize, 2*k.MetricBatchSize)
+	}
 	if k.DeliveryTimeout < 0 {
 		return fmt.Errorf("delivery_timeout: must not be negative, got %s", time.Duration(k.DeliveryTimeout))
 	}

@@ -71,7 +71,7 @@ func TestFaultCnosDBDownOverflow(t *testing.T) {
 		<-sending
 		p.waitStored(20*time.Second, 3*time.Minute)
 		p.finish(expectation{
-			notes:     []string{fmt.Sprintf("%d messages/s into metric_buffer_limit = 1000 and a 64 KiB output buffer: both full within seconds; without the delivery loop (16c732a) Telegraf dropped the oldest metrics, whose offsets were committed", 2*rate)},
+			notes: []string{fmt.Sprintf("%d messages/s into metric_buffer_limit = 1000 and a 64 KiB output buffer: both full within seconds; without the delivery loop (16c732a) Telegraf dropped the oldest metrics, whose offsets were committed", 2*rate)},
 		})
 	})
 }

@@ -22,53 +22,10 @@ const maxMessageBytes = 16 << 20
 func produce(t testing.TB, brokers []string, topic string, from, to, rate int, value func(n int) []byte) {
 	cfg := kafkatest.NewConfig()
 	cfg.ClientID = "faults-producer"
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Return.Errors = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Partitioner = sarama.NewRoundRobinPartitioner
-	cfg.Producer.Flush.Frequency = 5 * time.Millisecond
 	cfg.Producer.MaxMessageBytes = maxMessageBytes
 	cfg.Producer.Retry.Max = 10
 	cfg.Producer.Retry.Backoff = 200 * time.Millisecond
-	// One request in flight: a retried batch cannot overtake the next.
-	cfg.Net.MaxOpenRequests = 1
-	producer, err := sarama.NewAsyncProducer(brokers, cfg)
-	if err != nil {
-		t.Errorf("producer for %v: %v", brokers, err)
-		return
-	}
-	go func() {
-		start := time.Now()
-		for n := from; n < to; n++ {
-			if rate > 0 {
-				// Pace against the start, not per message, so sleeping
-				// late never lowers the rate.
-				due := start.Add(time.Duration(n-from) * time.Second / time.Duration(rate))
-				if d := time.Until(due); d > 0 {
-					time.Sleep(d)
-				}
-			}
-			producer.Input() <- &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(value(n))}
-		}
-	}()
-	var firstErr error
-	failed := 0
-	for done := from; done < to; done++ {
-		select {
-		case <-producer.Successes():
-		case perr := <-producer.Errors():
-			failed++
-			if firstErr == nil {
-				firstErr = perr.Err
-			}
-		}
-	}
-	if err := producer.Close(); err != nil && firstErr == nil {
-		firstErr = err
-	}
-	if firstErr != nil {
-		t.Errorf("%d of %d messages to %q not produced, first error: %v", failed, to-from, topic, firstErr)
-	}
+	kafkatest.ProduceRange(t, brokers, topic, from, to, rate, value, cfg)
 }
 
 // newLargeTopic creates a topic on brokers that takes messages up to

@@ -87,7 +87,20 @@ func Produce(t testing.TB, brokers []string, topic string, msgs ...Message) {
 // Within a partition the order is that of i. It returns when all are stored.
 func ProduceN(t testing.TB, brokers []string, topic string, n int, value func(i int) []byte) {
 	t.Helper()
-	cfg := NewConfig()
+	if !ProduceRange(t, brokers, topic, 0, n, 0, value, nil) {
+		t.FailNow()
+	}
+}
+
+// ProduceRange writes value(i) for i in [from, to) like ProduceN, at most
+// rate messages per second (0: as fast as the broker takes them), with cfg
+// (nil: NewConfig) for what a test needs beyond the defaults, such as a
+// larger Producer.MaxMessageBytes. It reports a failure with t.Errorf and
+// returns false, so it may run in a goroutine of its own.
+func ProduceRange(t testing.TB, brokers []string, topic string, from, to, rate int, value func(i int) []byte, cfg *sarama.Config) bool {
+	if cfg == nil {
+		cfg = NewConfig()
+	}
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
@@ -98,17 +111,26 @@ func ProduceN(t testing.TB, brokers []string, topic string, n int, value func(i 
 	cfg.Net.MaxOpenRequests = 1
 	producer, err := sarama.NewAsyncProducer(brokers, cfg)
 	if err != nil {
-		t.Fatalf("kafkatest: producer for %v: %v", brokers, err)
+		t.Errorf("kafkatest: producer for %v: %v", brokers, err)
+		return false
 	}
-
 	go func() {
-		for i := range n {
+		start := time.Now()
+		for i := from; i < to; i++ {
+			if rate > 0 {
+				// Pace against the start, not per message, so sleeping
+				// late never lowers the rate.
+				due := start.Add(time.Duration(i-from) * time.Second / time.Duration(rate))
+				if d := time.Until(due); d > 0 {
+					time.Sleep(d)
+				}
+			}
 			producer.Input() <- &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(value(i))}
 		}
 	}()
 	var firstErr error
 	failed := 0
-	for done := 0; done < n; done++ {
+	for done := from; done < to; done++ {
 		select {
 		case <-producer.Successes():
 		case perr := <-producer.Errors():
@@ -122,6 +144,8 @@ func ProduceN(t testing.TB, brokers []string, topic string, n int, value func(i 
 		firstErr = err
 	}
 	if firstErr != nil {
-		t.Fatalf("kafkatest: %d of %d messages to %q failed, first: %v", failed, n, topic, firstErr)
+		t.Errorf("kafkatest: %d of %d messages to %q failed, first: %v", failed, to-from, topic, firstErr)
+		return false
 	}
+	return true
 }

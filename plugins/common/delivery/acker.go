@@ -176,11 +176,11 @@ func (a *Acker) heartbeat(now time.Time) {
 	}
 }
 
+var dialer = net.Dialer{Timeout: ioTimeout}
+
 // flush writes each input's pending events, dialling where needed. An
 // input that cannot be reached loses them: it is gone (a restarted
 // Telegraf started a new one), or it will see the gap and replay.
-var dialer = net.Dialer{Timeout: ioTimeout}
-
 func (a *Acker) flush(now time.Time) {
 	for socket, in := range a.inputs {
 		if len(in.pending) == 0 {

@@ -110,11 +110,11 @@ type tracker struct {
 	// loss in Telegraf (its buffer is smaller than we assumed, or shared
 	// with busy inputs) and regained slowly as checkpoints are
 	// acknowledged, so replays cannot overflow it for ever.
-	insideLimit int
-	session     sarama.ConsumerGroupSession
-	endSession  context.CancelFunc
-	room        chan struct{} // closed when the window frees up
-	stopping    bool
+	insideLimit, fullInside int
+	session                 sarama.ConsumerGroupSession
+	endSession              context.CancelFunc
+	room                    chan struct{} // closed when the window frees up
+	stopping                bool
 
 	chunkMessages, chunkLines int // a chunk's bounds (chunkFraction)
 	// tracked mirrors state != untracked, for the per-message path.
@@ -123,13 +123,14 @@ type tracker struct {
 
 func newTracker(k *KafkaConsumer, out io.Writer, stats *Stats) *tracker {
 	t := &tracker{k: k, stats: stats, out: out, nextSeq: 1, room: make(chan struct{})}
-	t.insideLimit = insideBatches * k.MetricBatchSize
+	t.fullInside = insideBatches * k.MetricBatchSize
+	t.insideLimit = t.fullInside
 	t.chunkMessages = max(1, min(k.MaxUndeliveredMessages/chunkFraction, k.MetricBatchSize/2))
 	t.chunkLines = max(1, min(k.MaxUndeliveredMetrics/chunkFraction, k.MetricBatchSize/2))
+	t.tracked.Store(true)
 	if k.DeliveryTracking == trackingOff {
-		t.state = untracked
+		t.untrackLocked()
 	}
-	t.tracked.Store(t.state != untracked)
 	return t
 }
 
@@ -147,8 +148,7 @@ func (t *tracker) listen(ctx context.Context) (stop func(), err error) {
 			return nil, fmt.Errorf("delivery_tracking: cannot open the acknowledgement socket: %w", err)
 		}
 		t.k.Log.Errorf("cannot open the acknowledgement socket (%v): running without delivery tracking, so offsets are committed before CnosDB has the data", err)
-		t.state = untracked
-		t.tracked.Store(false)
+		t.untrackLocked()
 		return func() {}, nil
 	}
 	t.socket = ln.Path()
@@ -193,8 +193,8 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	t.mu.Lock()
+	t.reservedMessages -= cp.messages
 	if t.state == untracked {
-		t.reservedMessages -= cp.messages
 		t.mu.Unlock()
 		if _, err := t.out.Write(chunk); err != nil {
 			return err
@@ -203,7 +203,6 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 		session.MarkOffset(cp.topic, cp.partition, cp.next, "")
 		return nil
 	}
-	t.reservedMessages -= cp.messages
 	if session.Context().Err() != nil {
 		// The session ended, by a rewind maybe: committing these
 		// offsets could skip lines to be replayed. The next session
@@ -345,6 +344,7 @@ func (t *tracker) acceptShortLocked(e delivery.Event) bool {
 	for _, q := range t.queue {
 		if q.seq == e.Seq {
 			cp = q
+			break
 		}
 	}
 	at := t.shortAt
@@ -399,8 +399,8 @@ func (t *tracker) acknowledgedLocked(now time.Time) {
 	t.lines -= cp.lines
 	t.lastProgress = now
 	t.stats.Acknowledged.Add(int64(cp.messages))
-	if full := insideBatches * t.k.MetricBatchSize; t.insideLimit < full {
-		t.insideLimit = min(full, t.insideLimit+max(1, cp.lines/chunkFraction))
+	if t.insideLimit < t.fullInside {
+		t.insideLimit = min(t.fullInside, t.insideLimit+max(1, cp.lines/chunkFraction))
 	}
 	if t.session != nil {
 		t.session.MarkOffset(cp.topic, cp.partition, cp.next, "")
@@ -413,7 +413,7 @@ func (t *tracker) lostInTelegrafLocked() {
 	limit := max(t.chunkLines+1, t.insideLimit/2)
 	if limit < t.insideLimit {
 		t.insideLimit = limit
-		t.k.Log.Warnf("keeping at most %d metrics inside Telegraf for now (metric_batch_size = %d assumes %d)", limit, t.k.MetricBatchSize, insideBatches*t.k.MetricBatchSize)
+		t.k.Log.Warnf("keeping at most %d metrics inside Telegraf for now (metric_batch_size = %d assumes %d)", limit, t.k.MetricBatchSize, t.fullInside)
 	}
 }
 
@@ -488,14 +488,19 @@ func (t *tracker) check(now time.Time, timeout time.Duration) {
 	}
 }
 
+// untrackLocked stops writing markers; the state only ever goes this way.
+func (t *tracker) untrackLocked() {
+	t.state = untracked
+	t.tracked.Store(false)
+}
+
 // fallBackLocked gives up on acknowledgements: nobody sends them.
 func (t *tracker) fallBackLocked(timeout time.Duration) {
 	t.k.Log.Errorf("no acknowledgement in %s since the first checkpoint: the output is not telegraf-cnosdb, or checkpoints (measurement %s) are filtered out before it. "+
 		"Falling back to untracked delivery: offsets are committed once lines are written to Telegraf, so a Telegraf restart or a buffer overflow can lose data. "+
 		"Set delivery_tracking = \"off\" to start that way without this wait, or \"required\" to never fall back.",
 		timeout, delivery.Measurement)
-	t.state = untracked
-	t.tracked.Store(false)
+	t.untrackLocked()
 	for _, cp := range t.queue {
 		if t.session != nil {
 			t.session.MarkOffset(cp.topic, cp.partition, cp.next, "")

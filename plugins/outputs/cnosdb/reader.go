@@ -312,8 +312,9 @@ func (p *pipeline) marker(name, line []byte) (delivery.Marker, bool) {
 
 // checkpoint ties a marker to the batch being filled, so it is
 // acknowledged once every line read before it is settled. A marker that
-// came after fewer lines than its input wrote is reported instead, and
-// never acknowledged. It reports false when the pipeline is stopping.
+// came after fewer lines than its input wrote is also reported lost at
+// once: the input decides whether to replay. It reports false when the
+// pipeline is stopping.
 func (p *pipeline) checkpoint(m delivery.Marker, lines uint64) bool {
 	if m.Socket == "" {
 		return true // unparseable, already logged
@@ -321,10 +322,8 @@ func (p *pipeline) checkpoint(m delivery.Marker, lines uint64) bool {
 	got, short := p.tally.Marker(m, lines)
 	p.acks.Received(m, short, got)
 	if short {
-		p.c.Log.Warnf("checkpoint %d from %s came after %d lines, but its input wrote %d: Telegraf dropped some (look for \"Metric buffer overflow\" in its log, or a filter); the input will replay them",
+		p.c.Log.Warnf("checkpoint %d from %s came after %d lines, but its input wrote %d: Telegraf dropped some (look for \"Metric buffer overflow\" in its log, or a filter); the input replays them unless the same lines keep going missing",
 			m.Seq, m.Socket, got, m.Lines)
-		// Still acknowledged once settled: the input decides whether
-		// to replay, or to accept shortfalls that keep coming.
 	}
 	if p.cur == nil && !p.takeBatchLocked() {
 		return false // stopping: the input replays what this covered

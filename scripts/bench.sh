@@ -12,6 +12,8 @@
 #   --repeat K           run every scenario K times and report the medians (default 1)
 #   --alone              also run each of our binaries alone: input -> a line
 #                        counter, and a file of line protocol -> output -> server
+#   --only LIST          run only these scenarios (comma-separated, from the list
+#                        below), e.g. --only ours,ours-noloop to weigh the loop
 #   --guide-defaults     the guide's and Telegraf's defaults for every Telegraf run
 #                        (flush_interval 10s, buffer 10000, max_undelivered 1000)
 #                        instead of the settings that avoid the stock stall
@@ -50,7 +52,7 @@ die() {
 	exit 1
 }
 usage() {
-	sed -n '2,39s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	sed -n '2,41s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 	exit "${1:-0}"
 }
 usage_error() {
@@ -75,12 +77,13 @@ out_root=$REPO/bench-results
 stall=25
 run_timeout=300
 keep_kafka=false
+only=""
 
 while (($#)); do
 	flag=$1 value=""
 	case $flag in
 	--*=*) value=${flag#*=} flag=${flag%%=*} ;;
-	--messages | --shape | --telegraf | --repeat | --buffer-limit | --flush-interval | --bench-count | --partitions | --out | --stall | --run-timeout)
+	--messages | --shape | --telegraf | --repeat | --buffer-limit | --flush-interval | --bench-count | --partitions | --out | --stall | --run-timeout | --only)
 		(($# >= 2)) || usage_error "$flag needs a value"
 		value=$2
 		shift
@@ -104,6 +107,7 @@ while (($#)); do
 	--stall) stall=$value ;;
 	--run-timeout) run_timeout=$value ;;
 	--keep-kafka) keep_kafka=true ;;
+	--only) only=$value ;;
 	-h | --help) usage 0 ;;
 	*) usage_error "unknown flag: $flag" ;;
 	esac
@@ -117,6 +121,14 @@ for pair in "messages:$messages" "repeat:$repeat" "bench-count:$bench_count" "pa
 	[[ ${pair#*:} =~ ^[1-9][0-9]*$ ]] || usage_error "--${pair%%:*} must be a positive whole number"
 done
 [[ $flush_interval =~ ^[0-9]+(ms|s)$ ]] || usage_error "--flush-interval must look like 1s or 200ms"
+wanted=()
+[[ -n $only ]] && IFS=, read -ra wanted <<<"$only"
+for scenario in "${wanted[@]}"; do
+	case $scenario in
+	stock | ours | ours-noloop | ceiling | input-alone | output-alone) ;;
+	*) usage_error "--only: unknown scenario $scenario" ;;
+	esac
+done
 [[ -n $buffer_limit ]] || buffer_limit=$((messages > 10000 ? messages : 10000))
 [[ $out_root == /* ]] || out_root=$PWD/$out_root
 
@@ -213,6 +225,12 @@ if ! telegraf_bin=$("$REPO/scripts/telegraf.sh" path "$telegraf_version" 2>/dev/
 fi
 [[ -x $telegraf_bin ]] || die "no Telegraf binary for $telegraf_version"
 telegraf_said=$("$telegraf_bin" --version 2>/dev/null || echo "Telegraf $telegraf_version")
+# Telegraf 1.28 and later can hand an execd output a whole batch in one
+# write (use_batch_format); the README recommends it, so the runs use it.
+execd_batch_format=""
+if [[ $telegraf_said =~ Telegraf\ 1\.([0-9]+)\. ]] && ((BASH_REMATCH[1] >= 28)); then
+	execd_batch_format="  use_batch_format = true"
+fi
 say "    $telegraf_said: $telegraf_bin"
 say "    go build -o $BIN/ ./cmd/telegraf-kafka-json ./cmd/telegraf-cnosdb ./cmd/cnosdb-test-server ./cmd/pipeline-bench"
 (cd "$REPO" && GOWORK=off go build -o "$BIN/" ./cmd/telegraf-kafka-json ./cmd/telegraf-cnosdb \
@@ -373,6 +391,7 @@ EOF
   command = [$(toml_string "$BIN/telegraf-cnosdb"), "-config", $(toml_string "$dir/cnosdb.conf")]
   data_format = "influx"
   restart_delay = "0s"
+$execd_batch_format
 EOF
 		} >"$run_conf"
 		;;
@@ -391,6 +410,7 @@ EOF
 [[outputs.execd]]
   command = [$(toml_string "$PB"), "discard", "-expect", "$messages", "-done", $(toml_string "$run_sink")]
   data_format = "influx"
+$execd_batch_format
 EOF
 		} >"$run_conf"
 		;;
@@ -427,6 +447,7 @@ scenarios=(stock ours)
 $noloop && scenarios+=(ours-noloop)
 scenarios+=(ceiling)
 $alone && scenarios+=(input-alone output-alone)
+[[ -n $only ]] && scenarios=("${wanted[@]}")
 
 step "6. Runs: ${scenarios[*]}; $repeat time(s) each, interleaved"
 for ((rep = 1; rep <= repeat; rep++)); do

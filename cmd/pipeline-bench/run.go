@@ -33,6 +33,9 @@ type result struct {
 	// Rows: SELECT COUNT(*) in the run's database afterwards (-1: not asked).
 	Rows     int64 `json:"rows"`
 	Rejected int64 `json:"rejected"`
+	// Writes: write requests the server answered during the run (0: not
+	// observed), to see how a change moves the size of each request.
+	Writes int64 `json:"writes"`
 	// Dropped: what Telegraf logged as "Metric buffer overflow".
 	Dropped int64 `json:"dropped"`
 	// Status: ok (all delivered, nothing dropped), lost, stalled, timeout or exited.
@@ -136,8 +139,8 @@ func printResult(r *result) {
 			roles = append(roles, fmt.Sprintf("%s %.2f CPU-s %.0f MB", role, s.CPUSeconds, s.PeakRSSMB))
 		}
 	}
-	fmt.Printf("    %s #%d: %s, %d/%d delivered, %d dropped, %.0f msg/s, wall %.1fs; %s\n",
-		r.Label, r.Repeat, r.Status, r.Delivered, r.Expect, r.Dropped, r.Rate, r.WallSeconds, strings.Join(roles, ", "))
+	fmt.Printf("    %s #%d: %s, %d/%d delivered, %d dropped, %d writes, %.0f msg/s, wall %.1fs; %s\n",
+		r.Label, r.Repeat, r.Status, r.Delivered, r.Expect, r.Dropped, r.Writes, r.Rate, r.WallSeconds, strings.Join(roles, ", "))
 	for _, e := range r.Errors {
 		fmt.Printf("      log: %s\n", e)
 	}
@@ -292,6 +295,7 @@ loop:
 		case "server":
 			if st, err := server.stats(); err == nil {
 				res.Rejected = int64(st.LinesRejected - base.LinesRejected)
+				res.Writes = int64(st.WriteRequests - base.WriteRequests)
 				prog.observe(now, int64(st.LinesStored-base.LinesStored), o.expect)
 			}
 		case "sink":
@@ -523,6 +527,7 @@ type testServer struct {
 type serverStats struct {
 	LinesStored   int `json:"lines_stored"`
 	LinesRejected int `json:"lines_rejected"`
+	WriteRequests int `json:"write_requests"`
 }
 
 func (s *testServer) stats() (serverStats, error) {

@@ -75,6 +75,7 @@ type summary struct {
 	rssMB           map[string]float64 // by role, plus "total"
 	delivered       int64
 	dropped         int64
+	writes          int64 // write requests to the server; 0 when not observed
 }
 
 var tableRoles = []string{"telegraf", "input", "output"}
@@ -112,6 +113,7 @@ func summarize(results []result) []summary {
 		s.wall = median(use, func(r result) float64 { return r.WallSeconds })
 		s.delivered = int64(median(rs, func(r result) float64 { return float64(r.Delivered) }))
 		s.dropped = int64(median(rs, func(r result) float64 { return float64(r.Dropped) }))
+		s.writes = int64(median(use, func(r result) float64 { return float64(r.Writes) }))
 		for _, role := range append(slices.Clone(tableRoles), "server") {
 			if !hasRole(use, role) {
 				continue
@@ -175,7 +177,7 @@ func find(ss []summary, scenario string) *summary {
 
 var tableHeader = []string{"run", "ok/runs", "msgs/s", "wall s",
 	"CPU/M tgf", "CPU/M in", "CPU/M out", "CPU/M sum", "CPU/M srv",
-	"RSS tgf", "RSS in", "RSS out", "RSS sum", "stored", "dropped"}
+	"RSS tgf", "RSS in", "RSS out", "RSS sum", "stored", "dropped", "lines/write"}
 
 func mainTable(ss []summary) [][]string {
 	rows := [][]string{tableHeader}
@@ -195,7 +197,10 @@ func mainTable(ss []summary) [][]string {
 		for _, role := range []string{"telegraf", "input", "output", "total"} {
 			row = append(row, num(s.rssMB, role, "%.1f"))
 		}
-		row = append(row, fmt.Sprint(s.delivered), fmt.Sprint(s.dropped))
+		row = append(row, fmt.Sprint(s.delivered), fmt.Sprint(s.dropped), "-")
+		if s.writes > 0 {
+			row[len(row)-1] = fmt.Sprint(s.delivered / s.writes)
+		}
 		rows = append(rows, row)
 	}
 	stock := find(ss, "stock")
@@ -210,7 +215,7 @@ func mainTable(ss []summary) [][]string {
 		for _, role := range []string{"telegraf", "input", "output", "total"} {
 			row = append(row, ratioOf(a.rssMB, b.rssMB, role))
 		}
-		rows = append(rows, append(row, "", ""))
+		rows = append(rows, append(row, "", "", ""))
 	}
 	ratio("ratio ours/stock", find(ss, "ours"), stock)
 	ratio("ratio ours (no loop)/stock", find(ss, "ours-noloop"), stock)

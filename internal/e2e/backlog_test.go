@@ -52,7 +52,7 @@ func TestBacklogWithDefaultAgentSettings(t *testing.T) {
 `, "backlog-"+topic))
 			// Only the hostname is set: every other agent setting is
 			// Telegraf's default.
-			tg := startTelegraf(t, binary, "[agent]\n  hostname = \"e2e-host\"\n"+execdBlocks(input, inputConf, output, outputConf))
+			tg := startTelegraf(t, binary, "[agent]\n  hostname = \"e2e-host\"\n"+execdBlocks(t, binary, input, inputConf, output, outputConf))
 			start := time.Now()
 			waitRowsFor(t, srv, "public", "kafka_consumer", n, tg, backlogLimit)
 			elapsed := time.Since(start)

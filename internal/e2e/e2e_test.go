@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -111,8 +113,14 @@ func (tg *telegraf) stop(t *testing.T) {
 	tg.done = nil
 }
 
-// execdBlocks runs our two children as the README tells users to.
-func execdBlocks(input, inputConf, output, outputConf string) string {
+// execdBlocks runs our two children as the README tells users to: with
+// use_batch_format on the output where Telegraf has it (1.28 and later).
+func execdBlocks(t *testing.T, telegrafBinary, input, inputConf, output, outputConf string) string {
+	t.Helper()
+	batchFormat := ""
+	if minor := telegrafMinor(t, telegrafBinary); minor >= 28 {
+		batchFormat = "  use_batch_format = true\n"
+	}
 	return fmt.Sprintf(`
 [[inputs.execd]]
   command = [%q, "-config", %q]
@@ -121,7 +129,21 @@ func execdBlocks(input, inputConf, output, outputConf string) string {
 [[outputs.execd]]
   command = [%q, "-config", %q]
   data_format = "influx"
-`, input, inputConf, output, outputConf)
+%s`, input, inputConf, output, outputConf, batchFormat)
+}
+
+var telegrafVersionRE = regexp.MustCompile(`Telegraf 1\.(\d+)\.`)
+
+// telegrafMinor is the minor version of a Telegraf 1.x binary.
+func telegrafMinor(t *testing.T, binary string) int {
+	t.Helper()
+	out, err := exec.Command(binary, "--version").Output()
+	m := telegrafVersionRE.FindSubmatch(out)
+	if err != nil || m == nil {
+		t.Fatalf("%s --version: %q, %v", binary, out, err)
+	}
+	minor, _ := strconv.Atoi(string(m[1]))
+	return minor
 }
 
 func writeFile(t *testing.T, dir, name, text string) string {
@@ -183,7 +205,7 @@ func TestGuidePipelineThroughStockTelegraf(t *testing.T) {
 			srv := startServer(t, cnosdbtest.Options{Dialect: cnosdbtest.V230})
 			inputConf, outputConf := childConfigs(t, brokers[0], topic, srv, "")
 			tg := startTelegraf(t, binary, "[agent]\n  flush_interval = \"1s\"\n  hostname = \"e2e-host\"\n"+
-				execdBlocks(input, inputConf, output, outputConf))
+				execdBlocks(t, binary, input, inputConf, output, outputConf))
 
 			const n = 500
 			kafkatest.ProduceN(t, brokers, topic, n, func(i int) []byte {

@@ -117,7 +117,7 @@ func checkParity(t *testing.T, binary string, variant parityVariant, messages []
   username = "root"
   password = ""
 `, servers["ours"].URL()))
-	ours := startTelegraf(t, binary, agent+execdBlocks(input, inputConf, output, outputConf))
+	ours := startTelegraf(t, binary, agent+execdBlocks(t, binary, input, inputConf, output, outputConf))
 
 	// One partition keeps order: once the sentinel is stored, so is
 	// everything before it.

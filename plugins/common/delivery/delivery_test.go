@@ -73,6 +73,7 @@ func TestMarkerRoundTrip(t *testing.T) {
 			{Seq: 1, Lines: 0, Socket: socket},
 			{Seq: 42, Lines: 1000, Socket: socket},
 			{Seq: math.MaxInt64, Lines: math.MaxInt64, Socket: socket},
+			{Seq: 43, Lines: 500, Socket: socket, Hold: true},
 		} {
 			line := AppendMarker(nil, m)
 			if !bytes.HasSuffix(line, []byte("\n")) || bytes.Count(line, []byte("\n")) != 1 {
@@ -92,13 +93,14 @@ func TestMarkerRoundTrip(t *testing.T) {
 
 func TestMarkerSurvivesTelegraf(t *testing.T) {
 	for _, socket := range markerSockets {
-		m := Marker{Seq: 7, Lines: 123, Socket: socket}
-		for _, floats := range []bool{false, true} {
-			for _, sortFields := range []bool{false, true} {
-				line := throughTelegraf(t, AppendMarker(nil, m), floats, sortFields)
-				got, err := ParseMarker(line)
-				if err != nil || got != m {
-					t.Fatalf("%q (floats %v): parsed %+v, %v; want %+v", line, floats, got, err, m)
+		for _, m := range []Marker{{Seq: 7, Lines: 123, Socket: socket}, {Seq: 8, Lines: 5, Socket: socket, Hold: true}} {
+			for _, floats := range []bool{false, true} {
+				for _, sortFields := range []bool{false, true} {
+					line := throughTelegraf(t, AppendMarker(nil, m), floats, sortFields)
+					got, err := ParseMarker(line)
+					if err != nil || got != m {
+						t.Fatalf("%q (floats %v): parsed %+v, %v; want %+v", line, floats, got, err, m)
+					}
 				}
 			}
 		}
@@ -112,20 +114,25 @@ func TestParseMarker(t *testing.T) {
 		want       Marker
 		wantErr    string // empty: must parse
 	}{
-		{name: "as written", line: "kafka_json_checkpoint seq=3i,lines=5i," + sock + "\n", want: Marker{3, 5, "/s"}},
-		{name: "no newline", line: "kafka_json_checkpoint seq=3i,lines=5i," + sock, want: Marker{3, 5, "/s"}},
-		{name: "crlf", line: "kafka_json_checkpoint seq=3i,lines=5i," + sock + "\r\n", want: Marker{3, 5, "/s"}},
-		{name: "reordered with tags and timestamp", line: `kafka_json_checkpoint,host=a\ b,env=prod ` + sock + ",lines=5i,seq=3i 1700000000000000000\n", want: Marker{3, 5, "/s"}},
-		{name: "floats", line: "kafka_json_checkpoint seq=3,lines=5.0," + sock, want: Marker{3, 5, "/s"}},
-		{name: "float exponent", line: "kafka_json_checkpoint seq=3e3,lines=5," + sock, want: Marker{3000, 5, "/s"}},
-		{name: "unsigned", line: "kafka_json_checkpoint seq=3u,lines=5u," + sock, want: Marker{3, 5, "/s"}},
-		{name: "other fields ignored", line: "kafka_json_checkpoint seq=3i,extra=\"x\",lines=5i,flag=true," + sock, want: Marker{3, 5, "/s"}},
-		{name: "zero seq", line: "kafka_json_checkpoint seq=0i,lines=0i," + sock, want: Marker{0, 0, "/s"}},
+		{name: "as written", line: "kafka_json_checkpoint seq=3i,lines=5i," + sock + "\n", want: Marker{Seq: 3, Lines: 5, Socket: "/s"}},
+		{name: "no newline", line: "kafka_json_checkpoint seq=3i,lines=5i," + sock, want: Marker{Seq: 3, Lines: 5, Socket: "/s"}},
+		{name: "crlf", line: "kafka_json_checkpoint seq=3i,lines=5i," + sock + "\r\n", want: Marker{Seq: 3, Lines: 5, Socket: "/s"}},
+		{name: "reordered with tags and timestamp", line: `kafka_json_checkpoint,host=a\ b,env=prod ` + sock + ",lines=5i,seq=3i 1700000000000000000\n", want: Marker{Seq: 3, Lines: 5, Socket: "/s"}},
+		{name: "floats", line: "kafka_json_checkpoint seq=3,lines=5.0," + sock, want: Marker{Seq: 3, Lines: 5, Socket: "/s"}},
+		{name: "float exponent", line: "kafka_json_checkpoint seq=3e3,lines=5," + sock, want: Marker{Seq: 3000, Lines: 5, Socket: "/s"}},
+		{name: "unsigned", line: "kafka_json_checkpoint seq=3u,lines=5u," + sock, want: Marker{Seq: 3, Lines: 5, Socket: "/s"}},
+		{name: "other fields ignored", line: "kafka_json_checkpoint seq=3i,extra=\"x\",lines=5i,flag=true," + sock, want: Marker{Seq: 3, Lines: 5, Socket: "/s"}},
+		{name: "hold", line: "kafka_json_checkpoint seq=3i,lines=5i," + sock + ",hold=true", want: Marker{Seq: 3, Lines: 5, Socket: "/s", Hold: true}},
+		{name: "hold first, short bool", line: "kafka_json_checkpoint hold=t,seq=3i,lines=5i," + sock, want: Marker{Seq: 3, Lines: 5, Socket: "/s", Hold: true}},
+		{name: "hold false", line: "kafka_json_checkpoint seq=3i,lines=5i," + sock + ",hold=false", want: Marker{Seq: 3, Lines: 5, Socket: "/s"}},
+		// Holding is an optimisation: anything odd is read as no.
+		{name: "hold not a bool", line: "kafka_json_checkpoint seq=3i,lines=5i," + sock + ",hold=1i", want: Marker{Seq: 3, Lines: 5, Socket: "/s"}},
+		{name: "zero seq", line: "kafka_json_checkpoint seq=0i,lines=0i," + sock, want: Marker{Seq: 0, Lines: 0, Socket: "/s"}},
 
 		{name: "empty", line: "", wantErr: "empty"},
 		// The name is IsMarker's business: a modifier may have renamed it.
-		{name: "renamed", line: "x_kafka_json_checkpoint seq=3i,lines=5i," + sock, want: Marker{3, 5, "/s"}},
-		{name: "name overridden", line: "weather seq=3i,lines=5i," + sock, want: Marker{3, 5, "/s"}},
+		{name: "renamed", line: "x_kafka_json_checkpoint seq=3i,lines=5i," + sock, want: Marker{Seq: 3, Lines: 5, Socket: "/s"}},
+		{name: "name overridden", line: "weather seq=3i,lines=5i," + sock, want: Marker{Seq: 3, Lines: 5, Socket: "/s"}},
 
 		{name: "data line", line: "weather,city=x temp=1 1\n", wantErr: "needs the fields"},
 		{name: "no seq", line: "kafka_json_checkpoint lines=5i," + sock, wantErr: "needs the fields"},

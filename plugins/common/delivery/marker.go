@@ -24,6 +24,13 @@ type Marker struct {
 	Lines uint64
 	// Socket is the Unix socket the input reads acknowledgements on.
 	Socket string
+	// Hold says the input has room for more than twice what it has
+	// waiting for acknowledgement, so the output may keep the marker in
+	// a batch until the batch fills or its flush_interval passes, rather
+	// than send that batch at the first pause: fewer, larger writes to
+	// CnosDB. Without it (as from an input that predates the field) the
+	// input may be waiting for the acknowledgement.
+	Hold bool
 }
 
 // AppendMarker appends m as a line of line protocol without a timestamp
@@ -41,6 +48,9 @@ func AppendMarker(dst []byte, m Marker) []byte {
 			dst = append(dst, '\\')
 		}
 		dst = append(dst, m.Socket[i])
+	}
+	if m.Hold {
+		return append(dst, "\",hold=true\n"...)
 	}
 	return append(dst, "\"\n"...)
 }
@@ -100,6 +110,10 @@ func ParseMarker(line []byte) (Marker, error) {
 			}
 			m.Socket = val.StringV()
 			haveSocket = m.Socket != ""
+		case "hold":
+			// Anything but a true bool is read as no: holding is only
+			// ever an optimisation.
+			m.Hold = val.Kind() == lineprotocol.Bool && val.BoolV()
 		}
 		if err != nil {
 			return m, fmt.Errorf("field %s: %w", key, err)

@@ -95,12 +95,15 @@ type tracker struct {
 	reservedMessages int
 	// inside counts metrics (lines and markers) written whose marker the
 	// output has not reported read: what sits in Telegraf's buffer.
-	inside       int
-	lastProgress time.Time
-	lastAliveSeq uint64
-	shortAt      checkpoint // the messages of the last short checkpoint
-	shortRepeats int        // times they came up short in a row
-	acceptShort  bool       // lines are filtered on purpose: let shortfalls through
+	inside int
+	// heldMessages and heldLines: in the queue and read by the output,
+	// so held there until CnosDB has them.
+	heldMessages, heldLines int
+	lastProgress            time.Time
+	lastAliveSeq            uint64
+	shortAt                 checkpoint // the messages of the last short checkpoint
+	shortRepeats            int        // times they came up short in a row
+	acceptShort             bool       // lines are filtered on purpose: let shortfalls through
 	// limbo holds the checkpoints written before a rewind whose markers
 	// the output has not read: their lines are still in Telegraf's
 	// buffer and count in inside until read, or until delivery_timeout.
@@ -221,9 +224,10 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 	t.messages += cp.messages
 	t.lines += cp.lines
 	t.inside += cp.lines + 1
+	hold := t.holdLocked()
 	t.mu.Unlock()
 	// Queued first: the acknowledgement may come before Write returns.
-	chunk = delivery.AppendMarker(chunk, delivery.Marker{Seq: cp.seq, Lines: uint64(cp.lines), Socket: t.socket})
+	chunk = delivery.AppendMarker(chunk, delivery.Marker{Seq: cp.seq, Lines: uint64(cp.lines), Socket: t.socket, Hold: hold})
 	if _, err := t.out.Write(chunk); err != nil {
 		return err
 	}
@@ -382,12 +386,29 @@ func (t *tracker) readUpToLocked(seq uint64) {
 	}
 }
 
+// receivedLocked notes that the output read a queued checkpoint's marker.
 func (t *tracker) receivedLocked(cp *checkpoint) {
 	if !cp.received {
 		cp.received = true
 		t.inside -= cp.lines + 1
+		t.heldMessages += cp.messages
+		t.heldLines += cp.lines
 		t.freeRoomLocked()
 	}
+}
+
+// holdLocked decides whether the next marker lets the output hold it in
+// a batch until the batch fills (delivery.Marker.Hold). Of the window,
+// Telegraf has at most fullInside; the rest is the output's, which must
+// fit the batch being written to CnosDB and the one filling meanwhile.
+// While it holds less than half of that, this input cannot be made to
+// wait for an acknowledgement, and larger batches are fewer writes for
+// CnosDB and both children (one per Telegraf batch otherwise). While
+// probing, the first acknowledgement should come soon.
+func (t *tracker) holdLocked() bool {
+	return t.state == tracking &&
+		2*t.heldMessages < t.k.MaxUndeliveredMessages-t.fullInside &&
+		2*t.heldLines < t.k.MaxUndeliveredMetrics-t.fullInside
 }
 
 // acknowledgedLocked commits the oldest checkpoint's offsets.
@@ -397,6 +418,8 @@ func (t *tracker) acknowledgedLocked(now time.Time) {
 	t.queue = t.queue[1:]
 	t.messages -= cp.messages
 	t.lines -= cp.lines
+	t.heldMessages -= cp.messages
+	t.heldLines -= cp.lines
 	t.lastProgress = now
 	t.stats.Acknowledged.Add(int64(cp.messages))
 	if t.insideLimit < t.fullInside {
@@ -433,6 +456,7 @@ func (t *tracker) rewindLocked(why string) {
 	t.limboSince = time.Now()
 	t.queue = t.queue[:0]
 	t.messages, t.lines = 0, 0
+	t.heldMessages, t.heldLines = 0, 0
 	t.floor = t.nextSeq
 	t.lastProgress = time.Now()
 	t.freeRoomLocked()
@@ -509,6 +533,7 @@ func (t *tracker) fallBackLocked(timeout time.Duration) {
 	t.queue = t.queue[:0]
 	t.limbo = nil
 	t.messages, t.lines, t.inside = 0, 0, 0
+	t.heldMessages, t.heldLines = 0, 0
 	t.freeRoomLocked()
 }
 

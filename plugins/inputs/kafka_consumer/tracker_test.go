@@ -746,3 +746,60 @@ func TestTrackerRewindKeepsUnreadLinesInside(t *testing.T) {
 		t.Fatalf("inside %d, limbo %d after delivery_timeout", inside, limbo)
 	}
 }
+
+// lastMarker parses the last line written, a marker.
+func (f *trackerFixture) lastMarker() delivery.Marker {
+	f.t.Helper()
+	lines := strings.Split(strings.TrimSuffix(f.out.String(), "\n"), "\n")
+	m, err := delivery.ParseMarker([]byte(lines[len(lines)-1]))
+	if err != nil {
+		f.t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	return m
+}
+
+// Markers let the output hold them in a batch only while what the output
+// holds unacknowledged is under half its share of the window (the window
+// less the batches Telegraf may hold), and never while probing.
+func TestTrackerHoldsWhileTheOutputHasRoom(t *testing.T) {
+	f := newTrackerFixture(t, trackingAuto, func(k *KafkaConsumer) {
+		k.MaxUndeliveredMessages = 100 // the output's share: 100 - 2*20 = 60
+		k.MetricBatchSize = 20
+	})
+	steps := []struct {
+		event    func()
+		wantHold bool
+	}{
+		{func() {}, false},            // 1: probing
+		{func() { f.ack(1) }, true},   // 2: tracking, the output holds 0
+		{func() { f.recv(2) }, true},  // 3: it holds 10
+		{func() { f.recv(3) }, true},  // 4: 20
+		{func() { f.recv(4) }, false}, // 5: 30, half its share
+		{func() { f.ack(2) }, true},   // 6: 20 again
+	}
+	for i, step := range steps {
+		step.event()
+		f.write(0, int64(10*(i+1)), 10, 10)
+		if m := f.lastMarker(); m.Seq != uint64(i+1) || m.Hold != step.wantHold {
+			t.Fatalf("marker %d: %+v, want hold %v", i+1, m, step.wantHold)
+		}
+	}
+	f.ack(4) // 3 never was: a rewind forgets what the output held
+	f.write(0, 70, 10, 10)
+	if m := f.lastMarker(); !m.Hold {
+		t.Fatalf("after a rewind: %+v, want hold", m)
+	}
+
+	// A window no larger than Telegraf's two batches leaves the output no
+	// share: it never holds.
+	f = newTrackerFixture(t, trackingAuto, func(k *KafkaConsumer) {
+		k.MaxUndeliveredMessages = 40
+		k.MetricBatchSize = 20
+	})
+	f.write(0, 10, 10, 10)
+	f.ack(1)
+	f.write(0, 20, 10, 10)
+	if m := f.lastMarker(); m.Hold {
+		t.Fatalf("%+v: held with no room", m)
+	}
+}

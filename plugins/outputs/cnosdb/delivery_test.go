@@ -2,6 +2,7 @@ package cnosdb
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,10 +39,20 @@ func listen(t *testing.T) *fakeInput {
 // marker is a marker line as Telegraf would pass it on: a host tag added,
 // fields reordered, a timestamp.
 func (in *fakeInput) marker(seq, lines int) string {
-	line := string(delivery.AppendMarker(nil, delivery.Marker{Seq: uint64(seq), Lines: uint64(lines), Socket: in.ln.Path()}))
-	fields := strings.TrimSuffix(strings.SplitN(line, " ", 2)[1], "\n")
-	parts := strings.Split(fields, ",")
-	return delivery.Measurement + ",host=h " + parts[2] + "," + parts[1] + "," + parts[0] + " 1700000000000000000\n"
+	return in.markerOf(delivery.Marker{Seq: uint64(seq), Lines: uint64(lines)})
+}
+
+// holdMarker is a marker of an input far from its window's end.
+func (in *fakeInput) holdMarker(seq, lines int) string {
+	return in.markerOf(delivery.Marker{Seq: uint64(seq), Lines: uint64(lines), Hold: true})
+}
+
+func (in *fakeInput) markerOf(m delivery.Marker) string {
+	m.Socket = in.ln.Path()
+	line := string(delivery.AppendMarker(nil, m))
+	fields := strings.Split(strings.TrimSuffix(strings.SplitN(line, " ", 2)[1], "\n"), ",")
+	slices.Reverse(fields)
+	return delivery.Measurement + ",host=h " + strings.Join(fields, ",") + " 1700000000000000000\n"
 }
 
 func (in *fakeInput) of(kind delivery.Kind) []delivery.Event {
@@ -123,6 +134,54 @@ func TestMarkerSealsWhenStdinIsDrained(t *testing.T) {
 	r.write(seedLines("m", 5, 0) + in.marker(1, 5))
 	waitFor(t, "the acknowledgement", func() bool { return len(in.of(delivery.Ack)) == 1 })
 	wantStored(t, s, "", "m", seq(0, 5))
+	r.finish()
+}
+
+// A marker whose input has room to spare (Hold) rides in its batch until
+// the batch is full, while the heartbeats say the output holds data; one
+// without Hold then seals at the next pause, taking the held one along.
+func TestHeldMarkerWaitsForItsBatch(t *testing.T) {
+	s := startServer(t, cnosdbtest.Options{})
+	in := listen(t)
+	c, _ := newPlugin(t, []string{s.URL()}, "batch_size = 10\nflush_interval = \"1h\"")
+	r := start(t, c)
+	r.write(seedLines("m", 5, 0) + in.holdMarker(1, 5))
+	waitFor(t, "a busy heartbeat", func() bool {
+		for _, e := range in.of(delivery.Alive) {
+			if e.Busy && e.Seq == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(in.of(delivery.Ack)); n != 0 || s.Stats().LinesStored != 0 {
+		t.Fatalf("%d acknowledgements and %d lines stored before the batch filled", n, s.Stats().LinesStored)
+	}
+	r.write(seedLines("m", 5, 5))
+	waitFor(t, "the acknowledgement of the full batch", func() bool { return len(in.of(delivery.Ack)) == 1 })
+	wantStored(t, s, "", "m", seq(0, 10))
+
+	r.write(seedLines("m", 2, 10) + in.holdMarker(2, 2) + seedLines("m", 2, 12) + in.marker(3, 2))
+	waitFor(t, "both acknowledgements", func() bool { return len(in.of(delivery.Ack)) == 3 })
+	if got := acked(in.of(delivery.Ack)); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Fatalf("acknowledged %v", got)
+	}
+	r.finish()
+	wantStored(t, s, "", "m", seq(0, 14))
+}
+
+// A held marker waits no longer than flush_interval, even in a batch of
+// no lines (every message before it was bad).
+func TestHeldMarkerSealedByFlushInterval(t *testing.T) {
+	s := startServer(t, cnosdbtest.Options{})
+	in := listen(t)
+	c, _ := newPlugin(t, []string{s.URL()}, "batch_size = 100000\nflush_interval = \"100ms\"")
+	r := start(t, c)
+	r.write(in.holdMarker(1, 0))
+	waitFor(t, "the acknowledgement of an empty batch", func() bool { return len(in.of(delivery.Ack)) == 1 })
+	r.write(seedLines("m", 3, 0) + in.holdMarker(2, 3))
+	waitFor(t, "the acknowledgement", func() bool { return len(in.of(delivery.Ack)) == 2 })
+	wantStored(t, s, "", "m", seq(0, 3))
 	r.finish()
 }
 

@@ -79,11 +79,12 @@ type pipeline struct {
 	// dataLines counts the entries read that are not markers, for tally.
 	dataLines uint64
 	tally     delivery.Tally
-	// markerPending: cur holds a marker, so it is sealed as soon as the
-	// sender is free and stdin has nothing more to give, or the sender
-	// becomes free, rather than at batch_size or flush_interval: the input
-	// is waiting for the acknowledgement. While the sender is busy, lines
-	// keep going into cur, so batches grow with the load.
+	// markerPending: cur holds a marker the input may be waiting on, so
+	// it is sealed as soon as the sender is free and stdin has nothing
+	// more to give, or the sender becomes free, rather than at batch_size
+	// or flush_interval. While the sender is busy, lines keep going into
+	// cur, so batches grow with the load. A marker that says the input
+	// can go on (Hold) waits for the batch to fill like any line.
 	markerPending bool
 
 	// abandon is closed when shutdown_timeout has run out.
@@ -93,6 +94,9 @@ type pipeline struct {
 	// senderIdle: the sender waits for a batch. Not under mu: the reader
 	// may hold mu while it waits for the sender to free a batch.
 	senderIdle atomic.Bool
+	// holding: cur holds markers not yet sealed, which the heartbeats
+	// report as busy so the input does not take the wait for a loss.
+	holding atomic.Bool
 }
 
 func newPipeline(c *CnosDB, stats *Stats, acks *delivery.Acker) *pipeline {
@@ -266,7 +270,7 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 			return len(buf), false
 		}
 		b := p.cur
-		if b.lines == 0 {
+		if b.lines == 0 && len(b.markers) == 0 {
 			p.armTimer(b.seq)
 		}
 		b.lines++
@@ -328,8 +332,14 @@ func (p *pipeline) checkpoint(m delivery.Marker, lines uint64) bool {
 	if p.cur == nil && !p.takeBatchLocked() {
 		return false // stopping: the input replays what this covered
 	}
+	if p.cur.lines == 0 && len(p.cur.markers) == 0 {
+		p.armTimer(p.cur.seq)
+	}
 	p.cur.markers = append(p.cur.markers, m)
-	p.markerPending = true
+	p.holding.Store(true)
+	if !m.Hold {
+		p.markerPending = true
+	}
 	return true
 }
 
@@ -417,6 +427,7 @@ func (p *pipeline) sealLocked() {
 	p.ready <- p.cur // never blocks: ready holds every batch there is
 	p.cur = nil
 	p.markerPending = false
+	p.holding.Store(false)
 }
 
 func (p *pipeline) maybeSealEager() {
@@ -430,7 +441,8 @@ func (p *pipeline) armTimer(seq uint64) {
 	p.timer.Reset(time.Duration(p.c.FlushInterval))
 }
 
-// flushTimeout seals the current batch flush_interval after its first line.
+// flushTimeout seals the current batch flush_interval after its first
+// line or marker.
 func (p *pipeline) flushTimeout() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -248,7 +248,7 @@ func (s *sender) run() {
 
 // busy reports whether lines are held that are not settled yet.
 func (s *sender) busy() bool {
-	return s.delivering.Load() || len(s.p.ready) > 0 || s.stats.Waiting.Load()
+	return s.delivering.Load() || len(s.p.ready) > 0 || s.stats.Waiting.Load() || s.p.holding.Load()
 }
 
 // deliver writes every line of b or rejects it with a logged reason. It

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/inputs/kafka_consumer"
@@ -37,9 +38,10 @@ func run() int {
 
 	var stats kafka_consumer.Stats
 	err := plugin.Run(ctx, os.Stdout, &stats)
-	plugin.Log.Infof("stopped: %d messages consumed, %d lines written, %d bad messages skipped, %d messages acknowledged by the output, %d unacknowledged (consumed again next time), %d replays",
+	plugin.Log.Infof("stopped: %d messages consumed, %d lines written, %d bad messages skipped, %d messages acknowledged by the output, %d unacknowledged (consumed again next time), %d replays; paused %d times for acknowledgements and %d times for Telegraf to pass lines on, %.1f s in all; asked Telegraf to flush %d times",
 		stats.Messages.Load(), stats.Lines.Load(), stats.BadMessages.Load(),
-		stats.Acknowledged.Load(), stats.Unacknowledged.Load(), stats.Rewinds.Load())
+		stats.Acknowledged.Load(), stats.Unacknowledged.Load(), stats.Rewinds.Load(),
+		stats.PausesForAcks.Load(), stats.PausesForTelegraf.Load(), time.Duration(stats.PausedNanos.Load()).Seconds(), stats.Nudges.Load())
 	if err != nil {
 		plugin.Log.Errorf("%v", err)
 		return 1

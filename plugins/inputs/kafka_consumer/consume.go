@@ -13,6 +13,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/parsers/jsonlp"
 )
 
@@ -32,6 +33,14 @@ type Stats struct {
 	// Unacknowledged is set at the end: messages written but never
 	// acknowledged, which the next run consumes again.
 	Unacknowledged atomic.Int64
+	// The pauses at the window's bounds: for acknowledgements (the
+	// window is full), or for the output to read what sits in Telegraf;
+	// PausedNanos is their total length. They tell a slow CnosDB or a
+	// window too small for the load from a slow input.
+	PausesForAcks, PausesForTelegraf, PausedNanos atomic.Int64
+	// Nudges counts the times Telegraf was asked to flush because it
+	// held the input's lines too long (Telegraf before 1.35.2).
+	Nudges atomic.Int64
 }
 
 // Run consumes until ctx is cancelled or stdout fails, then leaves the
@@ -61,7 +70,15 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 		}
 	}()
 
-	t := newTracker(k, stdout, stats)
+	telegraf, known := execd.ParentTelegraf()
+	retriggers := retriggersWrites(telegraf.Version, known)
+	if known {
+		k.Log.Debugf("started by Telegraf %s, which writes again while a batch is ready: %v", telegraf.Version, retriggers)
+	}
+	t := newTracker(k, stdout, stats, retriggers)
+	if known && !retriggers {
+		t.nudge = telegraf.RequestFlush
+	}
 	stopTracking, err := t.listen(ctx)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/delivery"
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 )
 
 // delivery_tracking values.
@@ -26,14 +27,19 @@ const (
 // the output reports read is never far behind what it has read.
 const chunkFraction = 8
 
-// insideBatches is how many of Telegraf's batches the input lets sit in
-// Telegraf's buffer (written, its marker not yet read by the output).
-// Telegraf before 1.3x starts a batch write only when metric_batch_size
-// new metrics arrive, and drops that signal while a write is running:
-// with more than two batches waiting and the input paused by its window,
-// nothing moves until flush_interval. Two batches keep a write going and
-// one signal pending, never more.
-const insideBatches = 2
+// Telegraf before 1.35.2 starts a batch write only when metric_batch_size
+// new metrics arrive, and drops that signal while a write is running: with
+// more than two batches waiting, or the input paused by its window while
+// a write runs, nothing moves until flush_interval. So the input keeps two
+// batches in Telegraf (a write going and one signal pending, never more),
+// and its markers never let the output hold them: acknowledgements come
+// at once. From 1.35.2 (its pull request 17246) Telegraf writes again
+// after a write while a batch is ready: four batches keep it from ever
+// waiting for the input (two cost about a tenth of the throughput there,
+// measured), and the output may hold markers for larger writes.
+func retriggersWrites(telegraf execd.TelegrafVersion, known bool) bool {
+	return known && telegraf.AtLeast(1, 35, 2)
+}
 
 // Short checkpoints (lines lost before them) are replayed, unless the
 // same messages come up short this many replays in a row with no
@@ -99,34 +105,49 @@ type tracker struct {
 	// heldMessages and heldLines: in the queue and read by the output,
 	// so held there until CnosDB has them.
 	heldMessages, heldLines int
-	lastProgress            time.Time
-	lastAliveSeq            uint64
-	shortAt                 checkpoint // the messages of the last short checkpoint
-	shortRepeats            int        // times they came up short in a row
-	acceptShort             bool       // lines are filtered on purpose: let shortfalls through
+
+	lastProgress time.Time
+	lastAliveSeq uint64
+	shortAt      checkpoint // the messages of the last short checkpoint
+	shortRepeats int        // times they came up short in a row
+	acceptShort  bool       // lines are filtered on purpose: let shortfalls through
 	// limbo holds the checkpoints written before a rewind whose markers
 	// the output has not read: their lines are still in Telegraf's
 	// buffer and count in inside until read, or until delivery_timeout.
 	limbo      []checkpoint
 	limboSince time.Time
-	// insideLimit bounds inside: insideBatches batches, halved at each
-	// loss in Telegraf (its buffer is smaller than we assumed, or shared
-	// with busy inputs) and regained slowly as checkpoints are
-	// acknowledged, so replays cannot overflow it for ever.
+	// insideLimit bounds inside: two or four batches (retriggersWrites),
+	// halved at each loss in Telegraf (its buffer is smaller than we
+	// assumed, or shared with busy inputs) and regained slowly as
+	// checkpoints are acknowledged, so replays cannot overflow it for ever.
 	insideLimit, fullInside int
-	session                 sarama.ConsumerGroupSession
-	endSession              context.CancelFunc
-	room                    chan struct{} // closed when the window frees up
-	stopping                bool
+	// holdMarkers: Telegraf keeps lines moving while the input waits for
+	// acknowledgements, so markers may carry Hold.
+	holdMarkers bool
+	// nudge asks Telegraf to flush (SIGUSR1): set for a Telegraf before
+	// 1.35.2, which can leave whole batches in its buffer until
+	// flush_interval. lastNudge rate-limits it.
+	nudge      func() error
+	lastNudge  time.Time
+	session    sarama.ConsumerGroupSession
+	endSession context.CancelFunc
+	room       chan struct{} // closed when the window frees up
+	stopping   bool
 
 	chunkMessages, chunkLines int // a chunk's bounds (chunkFraction)
 	// tracked mirrors state != untracked, for the per-message path.
 	tracked atomic.Bool
 }
 
-func newTracker(k *KafkaConsumer, out io.Writer, stats *Stats) *tracker {
+// newTracker makes the input's half of the loop; retriggers says whether
+// Telegraf writes again while a batch is ready (retriggersWrites).
+func newTracker(k *KafkaConsumer, out io.Writer, stats *Stats, retriggers bool) *tracker {
 	t := &tracker{k: k, stats: stats, out: out, nextSeq: 1, room: make(chan struct{})}
-	t.fullInside = insideBatches * k.MetricBatchSize
+	t.fullInside = 2 * k.MetricBatchSize
+	if retriggers {
+		t.fullInside = 4 * k.MetricBatchSize
+		t.holdMarkers = true
+	}
 	t.insideLimit = t.fullInside
 	t.chunkMessages = max(1, min(k.MaxUndeliveredMessages/chunkFraction, k.MetricBatchSize/2))
 	t.chunkLines = max(1, min(k.MaxUndeliveredMetrics/chunkFraction, k.MetricBatchSize/2))
@@ -155,8 +176,8 @@ func (t *tracker) listen(ctx context.Context) (stop func(), err error) {
 		return func() {}, nil
 	}
 	t.socket = ln.Path()
-	t.k.Log.Infof("delivery tracking: checkpoints name %s; at most %d messages and %d metrics unacknowledged",
-		t.socket, t.k.MaxUndeliveredMessages, t.k.MaxUndeliveredMetrics)
+	t.k.Log.Infof("delivery tracking: checkpoints name %s; at most %d messages and %d metrics unacknowledged, %d inside Telegraf",
+		t.socket, t.k.MaxUndeliveredMessages, t.k.MaxUndeliveredMetrics, t.fullInside)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -252,16 +273,70 @@ func (t *tracker) acquire(ctx context.Context, chunkLines int, flush func() erro
 			return true, nil
 		}
 		room := t.room
+		windowFull := messages >= t.k.MaxUndeliveredMessages || lines >= t.k.MaxUndeliveredMetrics
 		t.mu.Unlock()
 		if err := flush(); err != nil {
 			return false, err
 		}
 		chunkLines = 0
-		select {
-		case <-room:
-		case <-ctx.Done():
+		if windowFull {
+			t.stats.PausesForAcks.Add(1)
+		} else {
+			t.stats.PausesForTelegraf.Add(1)
+		}
+		start := time.Now()
+		if !t.waitForRoom(ctx, room, !windowFull) {
 			return false, nil
 		}
+		t.stats.PausedNanos.Add(int64(time.Since(start)))
+	}
+}
+
+// nudgeAfter is how long the input waits for Telegraf to pass its lines on
+// before asking it to flush. Telegraf before 1.35.2 starts a batch write
+// only when a batch's worth of new metrics arrived, and drops that signal
+// while a write runs: with the input paused for room inside Telegraf,
+// the lines left in its buffer would wait for flush_interval (10 s by
+// default), measured several times per million messages. A healthy
+// batch write takes milliseconds.
+const nudgeAfter = 250 * time.Millisecond
+
+// waitForRoom waits until the window frees up; forTelegraf says the input
+// waits for Telegraf to pass lines on, which a nudge may speed up. False
+// means ctx ended first.
+func (t *tracker) waitForRoom(ctx context.Context, room <-chan struct{}, forTelegraf bool) bool {
+	var nudge <-chan time.Time
+	if forTelegraf && t.nudge != nil {
+		timer := time.NewTimer(nudgeAfter)
+		defer timer.Stop()
+		nudge = timer.C
+	}
+	for {
+		select {
+		case <-room:
+			return true
+		case <-ctx.Done():
+			return false
+		case <-nudge:
+			nudge = nil // once per pause: an output that is stuck stays stuck
+			t.nudgeTelegraf()
+		}
+	}
+}
+
+// nudgeTelegraf asks Telegraf to flush, at most once per nudgeAfter for
+// all the partitions that wait.
+func (t *tracker) nudgeTelegraf() {
+	t.mu.Lock()
+	if time.Since(t.lastNudge) < nudgeAfter {
+		t.mu.Unlock()
+		return
+	}
+	t.lastNudge = time.Now()
+	t.mu.Unlock()
+	t.stats.Nudges.Add(1)
+	if err := t.nudge(); err != nil {
+		t.k.Log.Debugf("asking Telegraf to flush: %v", err)
 	}
 }
 
@@ -320,7 +395,7 @@ func (t *tracker) event(e delivery.Event) {
 		// like any other once its lines are settled.
 		if !t.acceptShortLocked(e) {
 			t.lostInTelegrafLocked()
-			t.rewindLocked(fmt.Sprintf("the output received %d of the %d lines written before checkpoint %d: Telegraf dropped some (look for \"Metric buffer overflow\" in its log: its metric_buffer_limit must hold twice this plugin's metric_batch_size, plus what other inputs send)", e.Got, e.Expected, e.Seq))
+			t.rewindLocked(fmt.Sprintf("the output received %d of the %d lines written before checkpoint %d: Telegraf dropped some (look for \"Metric buffer overflow\" in its log: its metric_buffer_limit must hold the %d metrics this input keeps inside it, plus what other inputs send)", e.Got, e.Expected, e.Seq, t.fullInside))
 		}
 		return
 	}
@@ -406,7 +481,7 @@ func (t *tracker) receivedLocked(cp *checkpoint) {
 // CnosDB and both children (one per Telegraf batch otherwise). While
 // probing, the first acknowledgement should come soon.
 func (t *tracker) holdLocked() bool {
-	return t.state == tracking &&
+	return t.holdMarkers && t.state == tracking &&
 		2*t.heldMessages < t.k.MaxUndeliveredMessages-t.fullInside &&
 		2*t.heldLines < t.k.MaxUndeliveredMetrics-t.fullInside
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/delivery"
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 )
 
 // The tracker's logic without Kafka: a fake session records the offsets
@@ -78,6 +79,8 @@ type trackerFixture struct {
 	stats    *Stats
 	sessions int // sessions ended (rewinds)
 	timeout  time.Duration
+	// retriggers: the Telegraf in the middle is 1.35.2 or later.
+	retriggers bool
 }
 
 // newTrackerFixture builds the plugin as the binary does (New, options,
@@ -85,7 +88,15 @@ type trackerFixture struct {
 // the markers name a made-up path.
 func newTrackerFixture(t *testing.T, tracking string, options func(k *KafkaConsumer)) *trackerFixture {
 	t.Helper()
-	f := &trackerFixture{t: t, out: &bytes.Buffer{}, log: &syncBuffer{}, stats: &Stats{}}
+	return newTrackerFixtureFor(t, false, tracking, options)
+}
+
+// newTrackerFixtureFor is newTrackerFixture between the input and a
+// Telegraf that does (retriggers) or does not write again while a batch
+// is ready.
+func newTrackerFixtureFor(t *testing.T, retriggers bool, tracking string, options func(k *KafkaConsumer)) *trackerFixture {
+	t.Helper()
+	f := &trackerFixture{t: t, out: &bytes.Buffer{}, log: &syncBuffer{}, stats: &Stats{}, retriggers: retriggers}
 	k := New()
 	k.Log.SetOutput(f.log)
 	k.Brokers = []string{"127.0.0.1:1"}
@@ -103,7 +114,7 @@ func newTrackerFixture(t *testing.T, tracking string, options func(k *KafkaConsu
 	}
 	f.k = k
 	f.timeout = time.Duration(k.DeliveryTimeout)
-	f.tr = newTracker(k, f.out, f.stats)
+	f.tr = newTracker(k, f.out, f.stats, f.retriggers)
 	if f.tr.state != untracked {
 		f.tr.socket = "/run/telegraf kafka/\"ack\".sock"
 	}
@@ -760,10 +771,12 @@ func (f *trackerFixture) lastMarker() delivery.Marker {
 
 // Markers let the output hold them in a batch only while what the output
 // holds unacknowledged is under half its share of the window (the window
-// less the batches Telegraf may hold), and never while probing.
+// less the four batches Telegraf may hold), never while probing, and
+// never with a Telegraf that needs the input to keep writing to start its
+// next write (before 1.35.2).
 func TestTrackerHoldsWhileTheOutputHasRoom(t *testing.T) {
-	f := newTrackerFixture(t, trackingAuto, func(k *KafkaConsumer) {
-		k.MaxUndeliveredMessages = 100 // the output's share: 100 - 2*20 = 60
+	f := newTrackerFixtureFor(t, true, trackingAuto, func(k *KafkaConsumer) {
+		k.MaxUndeliveredMessages = 140 // the output's share: 140 - 4*20 = 60
 		k.MetricBatchSize = 20
 	})
 	steps := []struct {
@@ -790,16 +803,98 @@ func TestTrackerHoldsWhileTheOutputHasRoom(t *testing.T) {
 		t.Fatalf("after a rewind: %+v, want hold", m)
 	}
 
-	// A window no larger than Telegraf's two batches leaves the output no
-	// share: it never holds.
-	f = newTrackerFixture(t, trackingAuto, func(k *KafkaConsumer) {
-		k.MaxUndeliveredMessages = 40
-		k.MetricBatchSize = 20
-	})
-	f.write(0, 10, 10, 10)
-	f.ack(1)
-	f.write(0, 20, 10, 10)
-	if m := f.lastMarker(); m.Hold {
-		t.Fatalf("%+v: held with no room", m)
+	for name, f := range map[string]*trackerFixture{
+		// A window no larger than Telegraf's batches leaves the output
+		// no share.
+		"no share": newTrackerFixtureFor(t, true, trackingAuto, func(k *KafkaConsumer) {
+			k.MaxUndeliveredMessages = 80
+			k.MetricBatchSize = 20
+		}),
+		"Telegraf before 1.35.2": newTrackerFixtureFor(t, false, trackingAuto, func(k *KafkaConsumer) {
+			k.MaxUndeliveredMessages = 140
+			k.MetricBatchSize = 20
+		}),
+	} {
+		f.write(0, 10, 10, 10)
+		f.ack(1)
+		f.write(0, 20, 10, 10)
+		if m := f.lastMarker(); m.Hold {
+			t.Fatalf("%s: %+v held", name, m)
+		}
+	}
+}
+
+// Telegraf that writes again while a batch is ready (1.35.2 and later)
+// may hold four batches of the input's; older or unknown releases two.
+func TestTrackerBatchesInsideByTelegrafRelease(t *testing.T) {
+	for _, tt := range []struct {
+		v     execd.TelegrafVersion
+		known bool
+		want  int
+	}{
+		{execd.TelegrafVersion{Major: 1, Minor: 27, Patch: 1}, true, 2},
+		{execd.TelegrafVersion{Major: 1, Minor: 35, Patch: 1}, true, 2},
+		{execd.TelegrafVersion{Major: 1, Minor: 35, Patch: 2}, true, 4},
+		{execd.TelegrafVersion{Major: 1, Minor: 37, Patch: 2}, true, 4},
+		{execd.TelegrafVersion{Major: 1, Minor: 37, Patch: 2}, false, 2},
+	} {
+		f := newTrackerFixtureFor(t, retriggersWrites(tt.v, tt.known), trackingAuto, nil)
+		if got := f.tr.fullInside / f.k.MetricBatchSize; got != tt.want {
+			t.Errorf("Telegraf %v (known %v): %d batches, want %d", tt.v, tt.known, got, tt.want)
+		}
+	}
+}
+
+// With a Telegraf that can sit on whole batches (before 1.35.2), an input
+// paused for room inside Telegraf asks it to flush once the pause lasts
+// nudgeAfter, once per pause; a pause for acknowledgements never does:
+// only the output can end it.
+func TestTrackerNudgesTelegrafThatHoldsItsLines(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		options   func(k *KafkaConsumer)
+		lines     int
+		wantNudge bool
+	}{
+		{"room inside Telegraf", func(k *KafkaConsumer) { k.MetricBatchSize = 20 }, 39, true},
+		{"acknowledgements", func(k *KafkaConsumer) { k.MaxUndeliveredMessages = 8 }, 8, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newTrackerFixture(t, trackingAuto, tt.options)
+			nudges := make(chan struct{}, 10)
+			f.tr.nudge = func() error {
+				nudges <- struct{}{}
+				return nil
+			}
+			f.write(0, 8, 8, tt.lines)
+			done := make(chan bool)
+			go func() {
+				ok, _ := f.tr.acquire(context.Background(), 0, func() error { return nil })
+				done <- ok
+			}()
+			select {
+			case <-nudges:
+				if !tt.wantNudge {
+					t.Fatal("nudged Telegraf while waiting for acknowledgements")
+				}
+			case <-time.After(4 * nudgeAfter):
+				if tt.wantNudge {
+					t.Fatal("no nudge")
+				}
+			}
+			select {
+			case <-nudges:
+				t.Fatal("nudged twice in one pause")
+			case <-time.After(2 * nudgeAfter):
+			}
+			f.recv(1)
+			f.ack(1)
+			if !<-done {
+				t.Fatal("acquire failed after the acknowledgement")
+			}
+			if got, want := f.stats.Nudges.Load(), map[bool]int64{true: 1, false: 0}[tt.wantNudge]; got != want {
+				t.Fatalf("%d nudges counted, want %d", got, want)
+			}
+		})
 	}
 }

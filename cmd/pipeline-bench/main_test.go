@@ -84,6 +84,26 @@ func TestProgressRate(t *testing.T) {
 	}
 }
 
+// The steady rate leaves out a slow start and a tail that waited for a
+// flush interval.
+func TestProgressSteadyRate(t *testing.T) {
+	start := time.Unix(100, 0)
+	p := progress{start: start}
+	p.observe(start.Add(1*time.Second), 500, 10000)
+	if got := p.steadyRate(); got != 0 {
+		t.Fatalf("steady rate %v before a tenth was delivered", got)
+	}
+	p.observe(start.Add(3*time.Second), 1000, 10000) // a tenth, after a slow start
+	p.observe(start.Add(4*time.Second), 9500, 10000) // nine tenths passed
+	p.observe(start.Add(9*time.Second), 10000, 10000)
+	if got := p.steadyRate(); got != 8500 {
+		t.Fatalf("steady rate %v, want 8500 messages in 1s", got)
+	}
+	if got := p.rate(); got != 9500.0/8 {
+		t.Fatalf("rate %v, want the whole window with its tail", got)
+	}
+}
+
 func TestSummaryMarksLostRuns(t *testing.T) {
 	roles := func(cpu float64) map[string]roleStats {
 		return map[string]roleStats{"telegraf": {CPUSeconds: cpu, PeakRSSMB: 50}}

@@ -43,10 +43,12 @@ type result struct {
 	// Seconds from the start of the command to the last delivery.
 	WallSeconds float64 `json:"wall_seconds"`
 	// Rate: messages/s from the first delivery seen to the last; see docs/performance.md.
-	Rate   float64              `json:"rate"`
-	Roles  map[string]roleStats `json:"roles"`
-	Errors []string             `json:"errors,omitempty"`
-	Log    string               `json:"log"`
+	Rate float64 `json:"rate"`
+	// SteadyRate: messages/s from a tenth to nine tenths delivered (0: not seen).
+	SteadyRate float64              `json:"steady_rate"`
+	Roles      map[string]roleStats `json:"roles"`
+	Errors     []string             `json:"errors,omitempty"`
+	Log        string               `json:"log"`
 }
 
 type runOptions struct {
@@ -139,8 +141,8 @@ func printResult(r *result) {
 			roles = append(roles, fmt.Sprintf("%s %.2f CPU-s %.0f MB", role, s.CPUSeconds, s.PeakRSSMB))
 		}
 	}
-	fmt.Printf("    %s #%d: %s, %d/%d delivered, %d dropped, %d writes, %.0f msg/s, wall %.1fs; %s\n",
-		r.Label, r.Repeat, r.Status, r.Delivered, r.Expect, r.Dropped, r.Writes, r.Rate, r.WallSeconds, strings.Join(roles, ", "))
+	fmt.Printf("    %s #%d: %s, %d/%d delivered, %d dropped, %d writes, %.0f msg/s (steady %.0f), wall %.1fs; %s\n",
+		r.Label, r.Repeat, r.Status, r.Delivered, r.Expect, r.Dropped, r.Writes, r.Rate, r.SteadyRate, r.WallSeconds, strings.Join(roles, ", "))
 	for _, e := range r.Errors {
 		fmt.Printf("      log: %s\n", e)
 	}
@@ -154,6 +156,10 @@ type progress struct {
 	lastAt     time.Time // last time the count grew
 	count      int64
 	doneAt     time.Time // when count reached expect
+	// When the count first reached a tenth and nine tenths of expect,
+	// and what it was then: the steady rate between them.
+	at10, at90       time.Time
+	count10, count90 int64
 }
 
 func (p *progress) observe(now time.Time, count int64, expect int64) {
@@ -166,6 +172,29 @@ func (p *progress) observe(now time.Time, count int64, expect int64) {
 	if p.doneAt.IsZero() && count >= expect {
 		p.doneAt = now
 	}
+	if p.at10.IsZero() && 10*count >= expect {
+		p.at10, p.count10 = now, count
+	}
+	if p.at90.IsZero() && 10*count >= 9*expect {
+		p.at90, p.count90 = now, count
+	}
+}
+
+// steadyRate: messages per second between a tenth and nine tenths
+// delivered. It leaves out the tail as well as the start: the last lines
+// can wait for a flush_interval in Telegraf or in the output (a batch
+// that is not full), by up to a second, and whether they do depends on
+// how the count divides into batches, not on the pipeline's speed (a
+// million lines fill the output's 5000-line batches exactly without the
+// delivery loop, never with it). 0 when it cannot be told.
+func (p *progress) steadyRate() float64 {
+	if p.at10.IsZero() || p.at90.IsZero() || p.count90 <= p.count10 {
+		return 0
+	}
+	if secs := p.at90.Sub(p.at10).Seconds(); secs > 0 {
+		return float64(p.count90-p.count10) / secs
+	}
+	return 0
 }
 
 // rate: messages per second in the window from the first delivery to the
@@ -371,6 +400,7 @@ loop:
 	}
 	res.Delivered = prog.count
 	res.Rate = prog.rate()
+	res.SteadyRate = prog.steadyRate()
 	end := prog.lastAt
 	if !prog.doneAt.IsZero() {
 		end = prog.doneAt

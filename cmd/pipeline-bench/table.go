@@ -71,6 +71,7 @@ type summary struct {
 	failures        []string // statuses of the runs that were not ok
 	valid           bool     // every repeat delivered everything and dropped nothing
 	rate, wall      float64
+	steady          float64            // median steady rate (progress.steadyRate)
 	cpuPerM         map[string]float64 // by role, plus "total" (all but the server)
 	rssMB           map[string]float64 // by role, plus "total"
 	delivered       int64
@@ -110,6 +111,7 @@ func summarize(results []result) []summary {
 			use = rs
 		}
 		s.rate = median(use, func(r result) float64 { return r.Rate })
+		s.steady = median(use, func(r result) float64 { return r.SteadyRate })
 		s.wall = median(use, func(r result) float64 { return r.WallSeconds })
 		s.delivered = int64(median(rs, func(r result) float64 { return float64(r.Delivered) }))
 		s.dropped = int64(median(rs, func(r result) float64 { return float64(r.Dropped) }))
@@ -175,7 +177,7 @@ func find(ss []summary, scenario string) *summary {
 	return nil
 }
 
-var tableHeader = []string{"run", "ok/runs", "msgs/s", "wall s",
+var tableHeader = []string{"run", "ok/runs", "msgs/s", "steady", "wall s",
 	"CPU/M tgf", "CPU/M in", "CPU/M out", "CPU/M sum", "CPU/M srv",
 	"RSS tgf", "RSS in", "RSS out", "RSS sum", "stored", "dropped", "lines/write"}
 
@@ -190,7 +192,7 @@ func mainTable(ss []summary) [][]string {
 			}
 			okRuns += " " + strings.Join(unique(s.failures), ",")
 		}
-		row := []string{s.label, okRuns, rate, fmt.Sprintf("%.1f", s.wall)}
+		row := []string{s.label, okRuns, rate, fmt.Sprintf("%.0f", s.steady), fmt.Sprintf("%.1f", s.wall)}
 		for _, role := range []string{"telegraf", "input", "output", "total", "server"} {
 			row = append(row, num(s.cpuPerM, role, "%.2f"))
 		}
@@ -208,7 +210,8 @@ func mainTable(ss []summary) [][]string {
 		if a == nil || b == nil {
 			return
 		}
-		row := []string{label, "", ratioText(a.rate, b.rate, a.valid && b.valid), ratioText(a.wall, b.wall, true)}
+		row := []string{label, "", ratioText(a.rate, b.rate, a.valid && b.valid),
+			ratioText(a.steady, b.steady, a.valid && b.valid && a.steady > 0 && b.steady > 0), ratioText(a.wall, b.wall, true)}
 		for _, role := range []string{"telegraf", "input", "output", "total", "server"} {
 			row = append(row, ratioOf(a.cpuPerM, b.cpuPerM, role))
 		}
@@ -301,7 +304,8 @@ func targetLines(ss []summary) []string {
 		}
 	}
 	if noloop := find(ss, "ours-noloop"); ours != nil && noloop != nil {
-		out = append(out, fmt.Sprintf("  loop cost (ours/ours without delivery loop, msgs/s): %.2fx", ours.rate/noloop.rate))
+		out = append(out, fmt.Sprintf("  loop cost (ours/ours without delivery loop, msgs/s): %.2fx, steady (10-90 %% delivered): %.2fx",
+			ours.rate/noloop.rate, ours.steady/noloop.steady))
 	} else {
 		out = append(out, "  loop cost: n/a (telegraf-kafka-json has no delivery_tracking option yet)")
 	}

@@ -257,6 +257,8 @@ else
 fi
 
 step "3. CnosDB test server"
+# Made here: the server's shell opens it only after the loop below may read it.
+: >"$LOGS/cnosdb-test-server.log"
 "$BIN/cnosdb-test-server" -listen 127.0.0.1:0 -dialect 2.3.0 >"$LOGS/cnosdb-test-server.log" 2>&1 &
 server_pid=$!
 server_url=""

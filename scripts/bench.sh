@@ -449,7 +449,12 @@ scenarios=(stock ours)
 $noloop && scenarios+=(ours-noloop)
 scenarios+=(ceiling)
 $alone && scenarios+=(input-alone output-alone)
-[[ -n $only ]] && scenarios=("${wanted[@]}")
+if [[ -n $only ]]; then
+	scenarios=("${wanted[@]}")
+	if [[ " ${scenarios[*]} " == *" ours-noloop "* ]] && ! $noloop; then
+		die "--only ours-noloop: this telegraf-kafka-json has no delivery_tracking option"
+	fi
+fi
 
 step "6. Runs: ${scenarios[*]}; $repeat time(s) each, interleaved"
 for ((rep = 1; rep <= repeat; rep++)); do

@@ -59,6 +59,16 @@ func TestBacklogWithDefaultAgentSettings(t *testing.T) {
 			tg.stop(t)
 
 			log := tg.log.String()
+			// The input read Telegraf's release from its parent: four
+			// batches (of Telegraf's default 1000) inside 1.35.2 and
+			// later, two before.
+			inside := "2000 inside Telegraf"
+			if telegrafMinor(t, binary) >= 36 {
+				inside = "4000 inside Telegraf"
+			}
+			if !strings.Contains(log, inside) {
+				t.Errorf("the input's log does not say %q:\n%s", inside, grepLines(log, "inside Telegraf"))
+			}
 			if strings.Contains(log, "overflow") {
 				t.Fatalf("Telegraf dropped metrics:\n%s", grepLines(log, "overflow"))
 			}

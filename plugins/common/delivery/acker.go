@@ -172,7 +172,10 @@ func (a *Acker) heartbeat(now time.Time) {
 			delete(a.inputs, socket)
 			continue
 		}
-		in.pending = AppendEvent(in.pending, Event{Kind: Alive, Seq: in.lastSeq, Busy: busy})
+		// Busy only for an input with lines here: one whose checkpoints
+		// are all acknowledged must not take another input's data for
+		// progress of its own, or a loss of its own would never show.
+		in.pending = AppendEvent(in.pending, Event{Kind: Alive, Seq: in.lastSeq, Busy: waiting})
 	}
 }
 

@@ -15,8 +15,8 @@
 //     the marker is settled in CnosDB, it sends an Ack over the Unix socket
 //     the marker names (so the output needs no configuration), and Alive
 //     heartbeats while it holds data. A marker with Hold may wait in its
-//     batch until the batch fills; any other is written at the first
-//     pause, since the input may be waiting for it;
+//     batch until the batch fills or flush_interval passes; any other is
+//     written at the first pause, since the input may be waiting for it;
 //   - the input commits a partition's offsets only for acknowledged
 //     markers, pauses when too much is unacknowledged, and rewinds to the
 //     committed offsets when a marker was lost (acks arrive in marker

@@ -24,12 +24,12 @@ type Marker struct {
 	Lines uint64
 	// Socket is the Unix socket the input reads acknowledgements on.
 	Socket string
-	// Hold says the input has room for more than twice what it has
-	// waiting for acknowledgement, so the output may keep the marker in
-	// a batch until the batch fills or its flush_interval passes, rather
-	// than send that batch at the first pause: fewer, larger writes to
-	// CnosDB. Without it (as from an input that predates the field) the
-	// input may be waiting for the acknowledgement.
+	// Hold says the input can go on without this acknowledgement for a
+	// while (the output holds under half its share of the window), so
+	// the output may keep the marker in a batch until the batch fills or
+	// its flush_interval passes, rather than send that batch at the first
+	// pause: fewer, larger writes to CnosDB. Without it (as from an input
+	// that predates the field) the input may be waiting for it.
 	Hold bool
 }
 

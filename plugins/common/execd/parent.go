@@ -35,7 +35,7 @@ var (
 	// Release builds set internal.Version with -ldflags -X; go install
 	// of a tagged module version records it as the main module's.
 	ldflagsVersionRE = regexp.MustCompile(`github\.com/influxdata/telegraf/internal\.Version=v?(\d+)\.(\d+)\.(\d+)`)
-	moduleVersionRE  = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)`)
+	moduleVersionRE  = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)(?:$|\+)`)
 )
 
 // Parent is the Telegraf that started this process (execd runs its
@@ -43,17 +43,20 @@ var (
 type Parent struct {
 	PID     int
 	Version TelegrafVersion
+	// VersionKnown is false for a build that does not record its version
+	// (built with -trimpath from a source copy, say).
+	VersionKnown bool
 }
 
 // ParentTelegraf reads the version of the Telegraf that started this
 // process from the Go build information in the parent's executable.
 // Behaviour that differs between releases, and that a child cannot
-// observe, is chosen by it; ok is false when the parent is not a Telegraf
-// whose version can be read (a shell, a test, a build without version),
-// and callers then assume the oldest release they support.
+// observe, is chosen by it; callers assume the oldest release they
+// support when the version is not known. ok is false when the parent is
+// not Telegraf at all (a shell, a test).
 func ParentTelegraf() (p Parent, ok bool) {
 	p.PID = os.Getppid()
-	p.Version, ok = telegrafVersionOf(fmt.Sprintf("/proc/%d/exe", p.PID))
+	p.Version, p.VersionKnown, ok = telegrafVersionOf(fmt.Sprintf("/proc/%d/exe", p.PID))
 	return p, ok
 }
 
@@ -68,19 +71,22 @@ func (p Parent) RequestFlush() error {
 	return signalFlush(p.PID)
 }
 
-func telegrafVersionOf(executable string) (TelegrafVersion, bool) {
+// telegrafVersionOf reads an executable's build information: whether it
+// is Telegraf, and its version when recorded.
+func telegrafVersionOf(executable string) (v TelegrafVersion, known, isTelegraf bool) {
 	info, err := buildinfo.ReadFile(executable)
 	if err != nil || info.Main.Path != telegrafModule {
-		return TelegrafVersion{}, false
+		return TelegrafVersion{}, false, false
 	}
 	for _, s := range info.Settings {
 		if s.Key == "-ldflags" {
 			if v, ok := parseTelegrafVersion(ldflagsVersionRE, s.Value); ok {
-				return v, true
+				return v, true, true
 			}
 		}
 	}
-	return parseTelegrafVersion(moduleVersionRE, info.Main.Version)
+	v, known = parseTelegrafVersion(moduleVersionRE, info.Main.Version)
+	return v, known, true
 }
 
 func parseTelegrafVersion(re *regexp.Regexp, text string) (TelegrafVersion, bool) {

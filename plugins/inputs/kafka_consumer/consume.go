@@ -70,13 +70,16 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 		}
 	}()
 
-	telegraf, known := execd.ParentTelegraf()
-	retriggers := retriggersWrites(telegraf.Version, known)
-	if known {
+	telegraf, isTelegraf := execd.ParentTelegraf()
+	retriggers := retriggersWrites(telegraf.Version, telegraf.VersionKnown)
+	switch {
+	case telegraf.VersionKnown:
 		k.Log.Debugf("started by Telegraf %s, which writes again while a batch is ready: %v", telegraf.Version, retriggers)
+	case isTelegraf:
+		k.Log.Infof("started by a Telegraf whose version its build does not record: assuming one before 1.35.2 (two batches inside it)")
 	}
 	t := newTracker(k, stdout, stats, retriggers)
-	if known && !retriggers {
+	if isTelegraf {
 		t.nudge = telegraf.RequestFlush
 	}
 	stopTracking, err := t.listen(ctx)

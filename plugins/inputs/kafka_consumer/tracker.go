@@ -261,6 +261,13 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 // (flush) so that it can be acknowledged, and waits. False means the
 // session ended first.
 func (t *tracker) acquire(ctx context.Context, chunkLines int, flush func() error) (bool, error) {
+	var pausedAt time.Time // one pause per call, however often it wakes
+	nudged := false
+	defer func() {
+		if !pausedAt.IsZero() {
+			t.stats.PausedNanos.Add(int64(time.Since(pausedAt)))
+		}
+	}()
 	for {
 		t.mu.Lock()
 		messages := t.messages + t.reservedMessages
@@ -279,48 +286,56 @@ func (t *tracker) acquire(ctx context.Context, chunkLines int, flush func() erro
 			return false, err
 		}
 		chunkLines = 0
-		if windowFull {
-			t.stats.PausesForAcks.Add(1)
-		} else {
-			t.stats.PausesForTelegraf.Add(1)
+		if pausedAt.IsZero() {
+			pausedAt = time.Now()
+			if windowFull {
+				t.stats.PausesForAcks.Add(1)
+			} else {
+				t.stats.PausesForTelegraf.Add(1)
+			}
 		}
-		start := time.Now()
-		if !t.waitForRoom(ctx, room, !windowFull) {
+		if !t.waitForRoom(ctx, room, &nudged) {
 			return false, nil
 		}
-		t.stats.PausedNanos.Add(int64(time.Since(start)))
 	}
 }
 
-// nudgeAfter is how long the input waits for Telegraf to pass its lines on
-// before asking it to flush. Telegraf before 1.35.2 starts a batch write
-// only when a batch's worth of new metrics arrived, and drops that signal
-// while a write runs: with the input paused for room inside Telegraf,
-// the lines left in its buffer would wait for flush_interval (10 s by
-// default), measured several times per million messages. A healthy
-// batch write takes milliseconds.
+// nudgeAfter is how long the input waits, paused, with lines of its
+// still unread in Telegraf, before asking Telegraf to flush. Telegraf
+// before 1.35.2 starts a batch write only when a batch's worth of new
+// metrics arrived, and drops that signal while a write runs: with the
+// input paused for room inside Telegraf, the lines left in its buffer
+// waited for flush_interval (10 s by default), several times per million
+// messages. Any release waits so for less than a batch (checkpoints of
+// messages that were all invalid, or a limit halved after losses). A
+// healthy batch write takes milliseconds.
 const nudgeAfter = 250 * time.Millisecond
 
-// waitForRoom waits until the window frees up; forTelegraf says the input
-// waits for Telegraf to pass lines on, which a nudge may speed up. False
+// waitForRoom waits until the window frees up; when nothing happens for
+// nudgeAfter and lines sit unread in Telegraf, it asks Telegraf to flush,
+// once per pause (nudged): an output that is stuck stays stuck. False
 // means ctx ended first.
-func (t *tracker) waitForRoom(ctx context.Context, room <-chan struct{}, forTelegraf bool) bool {
+func (t *tracker) waitForRoom(ctx context.Context, room <-chan struct{}, nudged *bool) bool {
 	var nudge <-chan time.Time
-	if forTelegraf && t.nudge != nil {
+	if t.nudge != nil && !*nudged {
 		timer := time.NewTimer(nudgeAfter)
 		defer timer.Stop()
 		nudge = timer.C
 	}
-	for {
-		select {
-		case <-room:
-			return true
-		case <-ctx.Done():
-			return false
-		case <-nudge:
-			nudge = nil // once per pause: an output that is stuck stays stuck
+	select {
+	case <-room:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-nudge:
+		t.mu.Lock()
+		waiting := t.inside > 0
+		t.mu.Unlock()
+		if waiting {
+			*nudged = true
 			t.nudgeTelegraf()
 		}
+		return true // look again; the next wait has no timer once nudged
 	}
 }
 
@@ -334,10 +349,11 @@ func (t *tracker) nudgeTelegraf() {
 	}
 	t.lastNudge = time.Now()
 	t.mu.Unlock()
-	t.stats.Nudges.Add(1)
 	if err := t.nudge(); err != nil {
 		t.k.Log.Debugf("asking Telegraf to flush: %v", err)
+		return
 	}
+	t.stats.Nudges.Add(1)
 }
 
 // release gives back the room of a chunk that will not be written.
@@ -480,10 +496,16 @@ func (t *tracker) receivedLocked(cp *checkpoint) {
 // wait for an acknowledgement, and larger batches are fewer writes for
 // CnosDB and both children (one per Telegraf batch otherwise). While
 // probing, the first acknowledgement should come soon.
+//
+// The half left must also take a Telegraf batch and a chunk more: a
+// marker without Hold leaves Telegraf promptly only in a full batch.
 func (t *tracker) holdLocked() bool {
+	messageShare := t.k.MaxUndeliveredMessages - t.fullInside
+	lineShare := t.k.MaxUndeliveredMetrics - t.fullInside
 	return t.holdMarkers && t.state == tracking &&
-		2*t.heldMessages < t.k.MaxUndeliveredMessages-t.fullInside &&
-		2*t.heldLines < t.k.MaxUndeliveredMetrics-t.fullInside
+		messageShare >= 2*(t.k.MetricBatchSize+t.chunkMessages) &&
+		lineShare >= 2*(t.k.MetricBatchSize+t.chunkLines) &&
+		2*t.heldMessages < messageShare && 2*t.heldLines < lineShare
 }
 
 // acknowledgedLocked commits the oldest checkpoint's offsets.

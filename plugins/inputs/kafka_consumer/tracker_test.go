@@ -845,19 +845,22 @@ func TestTrackerBatchesInsideByTelegrafRelease(t *testing.T) {
 	}
 }
 
-// With a Telegraf that can sit on whole batches (before 1.35.2), an input
-// paused for room inside Telegraf asks it to flush once the pause lasts
-// nudgeAfter, once per pause; a pause for acknowledgements never does:
-// only the output can end it.
+// An input paused with lines still unread in Telegraf asks it to flush once
+// nothing happened for nudgeAfter, once per pause (Telegraf can sit on
+// them until flush_interval: before 1.35.2 after a lost batch signal, on
+// any release below a batch). Paused with everything read by the output,
+// it does not: only the output can end that wait.
 func TestTrackerNudgesTelegrafThatHoldsItsLines(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
 		options   func(k *KafkaConsumer)
 		lines     int
+		read      bool // the output read the marker: nothing left in Telegraf
 		wantNudge bool
 	}{
-		{"room inside Telegraf", func(k *KafkaConsumer) { k.MetricBatchSize = 20 }, 39, true},
-		{"acknowledgements", func(k *KafkaConsumer) { k.MaxUndeliveredMessages = 8 }, 8, false},
+		{"room inside Telegraf", func(k *KafkaConsumer) { k.MetricBatchSize = 20 }, 39, false, true},
+		{"acknowledgements, lines in Telegraf", func(k *KafkaConsumer) { k.MaxUndeliveredMessages = 8 }, 8, false, true},
+		{"acknowledgements, all read", func(k *KafkaConsumer) { k.MaxUndeliveredMessages = 8 }, 8, true, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newTrackerFixture(t, trackingAuto, tt.options)
@@ -867,17 +870,24 @@ func TestTrackerNudgesTelegrafThatHoldsItsLines(t *testing.T) {
 				return nil
 			}
 			f.write(0, 8, 8, tt.lines)
+			if tt.read {
+				f.recv(1)
+			}
 			done := make(chan bool)
 			go func() {
 				ok, _ := f.tr.acquire(context.Background(), 0, func() error { return nil })
 				done <- ok
 			}()
+			wait := 4 * nudgeAfter
+			if tt.wantNudge {
+				wait = 40 * nudgeAfter // returns at the nudge; a slow machine may be late
+			}
 			select {
 			case <-nudges:
 				if !tt.wantNudge {
-					t.Fatal("nudged Telegraf while waiting for acknowledgements")
+					t.Fatal("nudged Telegraf with nothing of ours in it")
 				}
-			case <-time.After(4 * nudgeAfter):
+			case <-time.After(wait):
 				if tt.wantNudge {
 					t.Fatal("no nudge")
 				}
@@ -885,7 +895,7 @@ func TestTrackerNudgesTelegrafThatHoldsItsLines(t *testing.T) {
 			select {
 			case <-nudges:
 				t.Fatal("nudged twice in one pause")
-			case <-time.After(2 * nudgeAfter):
+			case <-time.After(3 * nudgeAfter):
 			}
 			f.recv(1)
 			f.ack(1)
@@ -894,6 +904,9 @@ func TestTrackerNudgesTelegrafThatHoldsItsLines(t *testing.T) {
 			}
 			if got, want := f.stats.Nudges.Load(), map[bool]int64{true: 1, false: 0}[tt.wantNudge]; got != want {
 				t.Fatalf("%d nudges counted, want %d", got, want)
+			}
+			if got := f.stats.PausesForAcks.Load() + f.stats.PausesForTelegraf.Load(); got != 1 {
+				t.Fatalf("%d pauses counted, want 1", got)
 			}
 		})
 	}

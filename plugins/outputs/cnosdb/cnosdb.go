@@ -8,7 +8,7 @@
 //     current batch in runs, as bytes, rewritten only when the precision
 //     asks for coarser timestamps;
 //   - a batch is sealed when it has batch_size lines or batch_size_bytes,
-//     or flush_interval after its first line, and queued;
+//     or flush_interval after its first line or checkpoint, and queued;
 //   - one sender writes the batches in order, retrying what CnosDB did not
 //     take for reasons of its own and splitting a batch it refused for its
 //     content until the refused lines are isolated.

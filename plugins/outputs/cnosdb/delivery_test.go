@@ -67,6 +67,20 @@ func (in *fakeInput) of(kind delivery.Kind) []delivery.Event {
 	return out
 }
 
+// waitBusy waits for a heartbeat saying the output holds lines up to
+// marker seq.
+func (in *fakeInput) waitBusy(seq uint64) {
+	in.t.Helper()
+	waitFor(in.t, "a busy heartbeat", func() bool {
+		for _, e := range in.of(delivery.Alive) {
+			if e.Busy && e.Seq == seq {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 func acked(events []delivery.Event) []int {
 	out := make([]int, len(events))
 	for i, e := range events {
@@ -146,14 +160,7 @@ func TestHeldMarkerWaitsForItsBatch(t *testing.T) {
 	c, _ := newPlugin(t, []string{s.URL()}, "batch_size = 10\nflush_interval = \"1h\"")
 	r := start(t, c)
 	r.write(seedLines("m", 5, 0) + in.holdMarker(1, 5))
-	waitFor(t, "a busy heartbeat", func() bool {
-		for _, e := range in.of(delivery.Alive) {
-			if e.Busy && e.Seq == 1 {
-				return true
-			}
-		}
-		return false
-	})
+	in.waitBusy(1)
 	if n := len(in.of(delivery.Ack)); n != 0 || s.Stats().LinesStored != 0 {
 		t.Fatalf("%d acknowledgements and %d lines stored before the batch filled", n, s.Stats().LinesStored)
 	}
@@ -195,14 +202,7 @@ func TestHeartbeatWhileCnosDBDown(t *testing.T) {
 	c, _ := newPlugin(t, []string{s.URL()}, "")
 	r := start(t, c)
 	r.write(seedLines("m", 5, 0) + in.marker(1, 5))
-	waitFor(t, "a busy heartbeat", func() bool {
-		for _, e := range in.of(delivery.Alive) {
-			if e.Busy && e.Seq == 1 {
-				return true
-			}
-		}
-		return false
-	})
+	in.waitBusy(1)
 	if len(in.of(delivery.Ack)) != 0 {
 		t.Fatal("acknowledged while CnosDB is down")
 	}

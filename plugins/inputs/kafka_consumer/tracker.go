@@ -146,11 +146,21 @@ func newTracker(k *KafkaConsumer, out io.Writer, stats *Stats, retriggers bool) 
 	t.fullInside = 2 * k.MetricBatchSize
 	if retriggers {
 		t.fullInside = 4 * k.MetricBatchSize
-		t.holdMarkers = true
 	}
 	t.insideLimit = t.fullInside
 	t.chunkMessages = max(1, min(k.MaxUndeliveredMessages/chunkFraction, k.MetricBatchSize/2))
 	t.chunkLines = max(1, min(k.MaxUndeliveredMetrics/chunkFraction, k.MetricBatchSize/2))
+	// Half the output's share of the window must take a Telegraf batch
+	// and a chunk more: a marker without Hold leaves Telegraf promptly
+	// only in a full batch.
+	roomy := k.MaxUndeliveredMessages-t.fullInside >= 2*(k.MetricBatchSize+t.chunkMessages) &&
+		k.MaxUndeliveredMetrics-t.fullInside >= 2*(k.MetricBatchSize+t.chunkLines)
+	t.holdMarkers = retriggers && roomy
+	if retriggers && !roomy && k.DeliveryTracking != trackingOff {
+		k.Log.Infof("max_undelivered_messages = %d and max_undelivered_metrics = %d leave the output no room to batch beyond Telegraf's: it writes to CnosDB at every pause (%d and %d or more would let it)",
+			k.MaxUndeliveredMessages, k.MaxUndeliveredMetrics,
+			t.fullInside+2*(k.MetricBatchSize+t.chunkMessages), t.fullInside+2*(k.MetricBatchSize+t.chunkLines))
+	}
 	t.tracked.Store(true)
 	if k.DeliveryTracking == trackingOff {
 		t.untrackLocked()
@@ -497,15 +507,11 @@ func (t *tracker) receivedLocked(cp *checkpoint) {
 // CnosDB and both children (one per Telegraf batch otherwise). While
 // probing, the first acknowledgement should come soon.
 //
-// The half left must also take a Telegraf batch and a chunk more: a
-// marker without Hold leaves Telegraf promptly only in a full batch.
+// holdMarkers is false when the window is too small for it (newTracker).
 func (t *tracker) holdLocked() bool {
-	messageShare := t.k.MaxUndeliveredMessages - t.fullInside
-	lineShare := t.k.MaxUndeliveredMetrics - t.fullInside
 	return t.holdMarkers && t.state == tracking &&
-		messageShare >= 2*(t.k.MetricBatchSize+t.chunkMessages) &&
-		lineShare >= 2*(t.k.MetricBatchSize+t.chunkLines) &&
-		2*t.heldMessages < messageShare && 2*t.heldLines < lineShare
+		2*t.heldMessages < t.k.MaxUndeliveredMessages-t.fullInside &&
+		2*t.heldLines < t.k.MaxUndeliveredMetrics-t.fullInside
 }
 
 // acknowledgedLocked commits the oldest checkpoint's offsets.

@@ -821,6 +821,9 @@ func TestTrackerHoldsWhileTheOutputHasRoom(t *testing.T) {
 		if m := f.lastMarker(); m.Hold {
 			t.Fatalf("%s: %+v held", name, m)
 		}
+		if name == "no share" {
+			f.wantLog("leave the output no room to batch", 1)
+		}
 	}
 }
 

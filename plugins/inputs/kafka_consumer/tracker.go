@@ -271,41 +271,53 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 // (flush) so that it can be acknowledged, and waits. False means the
 // session ended first.
 func (t *tracker) acquire(ctx context.Context, chunkLines int, flush func() error) (bool, error) {
-	var pausedAt time.Time // one pause per call, however often it wakes
+	room, windowFull, ok := t.take(chunkLines)
+	if ok {
+		return true, nil
+	}
+	return t.pause(ctx, flush, room, windowFull)
+}
+
+// take reserves room for one message when there is some; otherwise it
+// says what to wait on, and whether the window itself is full (else the
+// room inside Telegraf is).
+func (t *tracker) take(chunkLines int) (room <-chan struct{}, windowFull, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	messages := t.messages + t.reservedMessages
+	lines := t.lines + chunkLines
+	if t.state == untracked || messages == 0 ||
+		(messages < t.k.MaxUndeliveredMessages && lines < t.k.MaxUndeliveredMetrics &&
+			t.inside+chunkLines < t.insideLimit) {
+		t.reservedMessages++
+		return nil, false, true
+	}
+	return t.room, messages >= t.k.MaxUndeliveredMessages || lines >= t.k.MaxUndeliveredMetrics, false
+}
+
+// pause is acquire's slow path, counted and timed as one pause however
+// often it wakes: it writes the claim's chunk and waits until take
+// succeeds.
+func (t *tracker) pause(ctx context.Context, flush func() error, room <-chan struct{}, windowFull bool) (bool, error) {
+	if windowFull {
+		t.stats.PausesForAcks.Add(1)
+	} else {
+		t.stats.PausesForTelegraf.Add(1)
+	}
+	start := time.Now()
+	defer func() { t.stats.PausedNanos.Add(int64(time.Since(start))) }()
+	if err := flush(); err != nil {
+		return false, err
+	}
 	nudged := false
-	defer func() {
-		if !pausedAt.IsZero() {
-			t.stats.PausedNanos.Add(int64(time.Since(pausedAt)))
-		}
-	}()
 	for {
-		t.mu.Lock()
-		messages := t.messages + t.reservedMessages
-		lines := t.lines + chunkLines
-		if t.state == untracked || messages == 0 ||
-			(messages < t.k.MaxUndeliveredMessages && lines < t.k.MaxUndeliveredMetrics &&
-				t.inside+chunkLines < t.insideLimit) {
-			t.reservedMessages++
-			t.mu.Unlock()
-			return true, nil
-		}
-		room := t.room
-		windowFull := messages >= t.k.MaxUndeliveredMessages || lines >= t.k.MaxUndeliveredMetrics
-		t.mu.Unlock()
-		if err := flush(); err != nil {
-			return false, err
-		}
-		chunkLines = 0
-		if pausedAt.IsZero() {
-			pausedAt = time.Now()
-			if windowFull {
-				t.stats.PausesForAcks.Add(1)
-			} else {
-				t.stats.PausesForTelegraf.Add(1)
-			}
-		}
 		if !t.waitForRoom(ctx, room, &nudged) {
 			return false, nil
+		}
+		// The chunk is written: its lines count in the window now.
+		var ok bool
+		if room, _, ok = t.take(0); ok {
+			return true, nil
 		}
 	}
 }

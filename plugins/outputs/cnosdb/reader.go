@@ -270,9 +270,7 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 			return len(buf), false
 		}
 		b := p.cur
-		if b.lines == 0 && len(b.markers) == 0 {
-			p.armTimer(b.seq)
-		}
+		p.armTimerIfEmpty(b)
 		b.lines++
 		if !e.tagged {
 			b.tagless++
@@ -332,9 +330,7 @@ func (p *pipeline) checkpoint(m delivery.Marker, lines uint64) bool {
 	if p.cur == nil && !p.takeBatchLocked() {
 		return false // stopping: the input replays what this covered
 	}
-	if p.cur.lines == 0 && len(p.cur.markers) == 0 {
-		p.armTimer(p.cur.seq)
-	}
+	p.armTimerIfEmpty(p.cur)
 	p.cur.markers = append(p.cur.markers, m)
 	p.holding.Store(true)
 	if !m.Hold {
@@ -436,9 +432,13 @@ func (p *pipeline) maybeSealEager() {
 	}
 }
 
-func (p *pipeline) armTimer(seq uint64) {
-	p.timerSeq = seq
-	p.timer.Reset(time.Duration(p.c.FlushInterval))
+// armTimerIfEmpty starts b's flush_interval as its first line or marker
+// goes in.
+func (p *pipeline) armTimerIfEmpty(b *batch) {
+	if b.lines == 0 && len(b.markers) == 0 {
+		p.timerSeq = b.seq
+		p.timer.Reset(time.Duration(p.c.FlushInterval))
+	}
 }
 
 // flushTimeout seals the current batch flush_interval after its first

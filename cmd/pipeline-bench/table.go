@@ -76,7 +76,7 @@ type summary struct {
 	rssMB           map[string]float64 // by role, plus "total"
 	delivered       int64
 	dropped         int64
-	writes          int64 // write requests to the server; 0 when not observed
+	linesPerWrite   float64 // lines stored per write request; 0 when not observed
 }
 
 var tableRoles = []string{"telegraf", "input", "output"}
@@ -115,7 +115,12 @@ func summarize(results []result) []summary {
 		s.wall = median(use, func(r result) float64 { return r.WallSeconds })
 		s.delivered = int64(median(rs, func(r result) float64 { return float64(r.Delivered) }))
 		s.dropped = int64(median(rs, func(r result) float64 { return float64(r.Dropped) }))
-		s.writes = int64(median(use, func(r result) float64 { return float64(r.Writes) }))
+		s.linesPerWrite = median(use, func(r result) float64 {
+			if r.Writes == 0 {
+				return 0
+			}
+			return float64(r.Delivered) / float64(r.Writes)
+		})
 		for _, role := range append(slices.Clone(tableRoles), "server") {
 			if !hasRole(use, role) {
 				continue
@@ -200,8 +205,8 @@ func mainTable(ss []summary) [][]string {
 			row = append(row, num(s.rssMB, role, "%.1f"))
 		}
 		row = append(row, fmt.Sprint(s.delivered), fmt.Sprint(s.dropped), "-")
-		if s.writes > 0 {
-			row[len(row)-1] = fmt.Sprint(s.delivered / s.writes)
+		if s.linesPerWrite > 0 {
+			row[len(row)-1] = fmt.Sprintf("%.0f", s.linesPerWrite)
 		}
 		rows = append(rows, row)
 	}

@@ -49,8 +49,8 @@ func (l *logBuffer) String() string {
 	return l.sb.String()
 }
 
-// newPlugin configures the plugin for urls with fast retries; extra is
-// more TOML.
+// newPlugin configures the plugin for urls with fast retries (unless
+// extra sets retry options) and a short flush_interval; extra is more TOML.
 func newPlugin(t *testing.T, urls []string, extra string) (*CnosDB, *logBuffer) {
 	t.Helper()
 	quoted := make([]string, len(urls))
@@ -60,8 +60,10 @@ func newPlugin(t *testing.T, urls []string, extra string) (*CnosDB, *logBuffer) 
 	if !strings.Contains(extra, "flush_interval") {
 		extra += "\nflush_interval = \"20ms\""
 	}
-	text := fmt.Sprintf("[[outputs.cnosdb]]\nurls = [%s]\nretry_initial_interval = \"1ms\"\nretry_max_interval = \"10ms\"\n%s\n",
-		strings.Join(quoted, ", "), extra)
+	if !strings.Contains(extra, "retry_") {
+		extra += "\nretry_initial_interval = \"1ms\"\nretry_max_interval = \"10ms\""
+	}
+	text := fmt.Sprintf("[[outputs.cnosdb]]\nurls = [%s]\n%s\n", strings.Join(quoted, ", "), extra)
 	c := New()
 	log := &logBuffer{t: t}
 	c.Log.SetOutput(log)

@@ -35,7 +35,8 @@ const signalGrace = 4 * time.Second
 // keeps reading until in ends, sending at once what it reads. It stops
 // trying shutdown_timeout after in ended, or min(shutdown_timeout, 4s)
 // after a signal that came first, and then logs a count of the lines it
-// could not deliver. What goes wrong with the data or with CnosDB is logged
+// could not deliver. Until then it keeps trying: a back-off wait ends when
+// stopping begins, and attempts follow every retry_initial_interval. What goes wrong with the data or with CnosDB is logged
 // and counted in stats, never returned: the error is for future use.
 func (c *CnosDB) Run(ctx context.Context, in io.Reader, stats *Stats) error {
 	if stats == nil {
@@ -46,7 +47,8 @@ func (c *CnosDB) Run(ctx context.Context, in io.Reader, stats *Stats) error {
 	p := newPipeline(c, stats, acks)
 	sendCtx, cancelSend := context.WithCancel(context.Background())
 	defer cancelSend()
-	s = newSender(sendCtx, c, p, stats)
+	hurry := make(chan struct{})
+	s = newSender(sendCtx, hurry, c, p, stats)
 	// The acknowledgements outlive the sender: the last ones go out after
 	// the last batch settled.
 	acksCtx, stopAcks := context.WithCancel(context.Background())
@@ -69,6 +71,7 @@ func (c *CnosDB) Run(ctx context.Context, in io.Reader, stats *Stats) error {
 		c.Log.Debugf("%s: delivering what is held, for at most %s", why, d)
 		limit = d
 		deadline = time.After(d)
+		close(hurry) // the sender stops waiting between attempts
 		// Not inline: the reader may hold the lock while it waits for a
 		// free batch, and the deadline must run meanwhile.
 		go p.hurry()

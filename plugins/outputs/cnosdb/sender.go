@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/klauspost/compress/gzip"
@@ -53,6 +55,11 @@ type answer struct {
 	// bare500: the answer was a 500 with an empty body, which CnosDB up to
 	// 2.3.3 also gives for an unknown tenant.
 	bare500 bool
+	// unreachable: no HTTP answer because nothing answered at the
+	// address (refused, reset, no route, no such host). Unlike a timeout
+	// or an overload it says nothing about the server's load, so the
+	// sender may ask cheaply whether the server is back.
+	unreachable bool
 }
 
 // CnosDB error codes, by what they mean for a retry. The first two digits
@@ -196,6 +203,23 @@ type sender struct {
 	lastWarn     time.Time
 	warned       bool
 	lastError    string
+	// streak counts the consecutive failures of one cause (streakCause):
+	// the back-off grows with it, and starts small again when the cause
+	// changes, so that five overload answers do not make the sender sleep
+	// 15 s once the server was merely restarted.
+	streak      int
+	streakCause failureCause
+	// probed: a ping said the server was back during this streak, yet
+	// the write still failed; the sender stops probing until the cause
+	// changes, so a server that answers pings but not writes is not
+	// written to every probeInterval.
+	probed bool
+
+	// hurry is closed once stdin closed or a stop signal came: waits end,
+	// and attempts follow each other at retry_initial_interval until
+	// shutdown_timeout runs out.
+	hurry    <-chan struct{}
+	hurrying bool
 
 	// delivering is true while a batch is in hand: the output is busy,
 	// which its heartbeats tell the inputs.
@@ -209,8 +233,8 @@ type sender struct {
 // span is a range of lines [from, to) of a batch.
 type span struct{ from, to int }
 
-func newSender(ctx context.Context, c *CnosDB, p *pipeline, stats *Stats) *sender {
-	s := &sender{c: c, p: p, stats: stats, ctx: ctx, gzip: c.gzip, respBuf: make([]byte, 64<<10)}
+func newSender(ctx context.Context, hurry <-chan struct{}, c *CnosDB, p *pipeline, stats *Stats) *sender {
+	s := &sender{c: c, p: p, stats: stats, ctx: ctx, hurry: hurry, gzip: c.gzip, respBuf: make([]byte, 64<<10)}
 	if c.gzip {
 		s.gz, _ = gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
 	}
@@ -475,7 +499,7 @@ func (s *sender) post(body []byte) (answer, bool) {
 			s.failed(ans)
 			s.nextURL()
 		}
-		if !s.backoff() {
+		if !s.backoff(ans) {
 			return answer{}, false
 		}
 	}
@@ -503,7 +527,7 @@ func (s *sender) attempt(body []byte, gzipped bool) answer {
 	s.stats.Requests.Add(1)
 	resp, err := s.c.client.Do(req)
 	if err != nil {
-		return answer{kind: kindTransient, reason: err.Error()}
+		return answer{kind: kindTransient, reason: err.Error(), unreachable: isUnreachable(err)}
 	}
 	n, _ := io.ReadFull(resp.Body, s.respBuf)
 	// Drain what is left so the connection can be reused.
@@ -586,6 +610,44 @@ func (s *sender) nextURL() {
 	s.urlIndex = (s.urlIndex + 1) % len(s.c.endpoints)
 }
 
+// isUnreachable tells a server that is not there (nothing listens, the
+// connection was dropped before an answer, no route, no such host) from
+// one that is slow: only the former is worth probing with pings.
+func isUnreachable(err error) bool {
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return false
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH),
+		errors.Is(err, syscall.ECONNABORTED), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &dnsErr):
+		return true
+	}
+	return false
+}
+
+// failureCause groups failed attempts for the back-off.
+type failureCause uint8
+
+const (
+	causeNone failureCause = iota
+	causeUnreachable
+	causeOverload // and timeouts, server errors: the server is there but struggling
+	causeConfig   // authentication, tenant, database: waits for a person
+)
+
+func causeOf(ans answer) failureCause {
+	switch {
+	case ans.unreachable:
+		return causeUnreachable
+	case ans.kind == kindConfig, ans.kind == kindDatabase:
+		return causeConfig
+	}
+	return causeOverload
+}
+
 // failed notes a failed attempt and says so, without flooding the log:
 // the first failure of a streak, then every 30 s.
 func (s *sender) failed(ans answer) {
@@ -595,6 +657,10 @@ func (s *sender) failed(ans answer) {
 		s.firstFailure = now
 	}
 	s.failures++
+	if cause := causeOf(ans); cause != s.streakCause {
+		s.streakCause, s.streak, s.probed = cause, 0, false
+	}
+	s.streak++
 	s.lastError = ans.reason
 	ep := s.c.endpoints[s.urlIndex].name
 	switch {
@@ -611,40 +677,129 @@ func (s *sender) failed(ans answer) {
 	}
 }
 
-// recovered ends a streak of failures.
+// recovered ends a streak of failures, saying how long delivery was held
+// up and how much was held meanwhile: at the warning's level when the
+// streak was warned of, so whoever saw the outage sees its end.
 func (s *sender) recovered() {
 	if s.failures == 0 {
 		return
 	}
+	held := s.stats.LinesRead.Load() - s.stats.LinesWritten.Load() - s.stats.LinesInvalid.Load() - s.stats.LinesRejected.Load()
+	logf := s.c.Log.Infof
 	if s.warned {
-		s.c.Log.Warnf("writing to %s again, after %d failed attempts over %s",
-			s.c.endpoints[s.urlIndex].name, s.failures, time.Since(s.firstFailure).Round(time.Millisecond))
+		logf = s.c.Log.Warnf
 	}
+	logf("writing to %s again, after %d failed attempts over %s; delivering the %d lines held meanwhile",
+		s.c.endpoints[s.urlIndex].name, s.failures, time.Since(s.firstFailure).Round(time.Millisecond), max(held, 0))
 	s.failures, s.warned = 0, false
+	s.streak, s.streakCause, s.probed = 0, causeNone, false
 }
 
-// backoff waits before the next attempt: every URL is tried once first,
-// then the wait doubles per round up to retry_max_interval, with jitter so
-// that several writers do not retry in step. It returns false when
-// shutdown_timeout runs out meanwhile.
-func (s *sender) backoff() bool {
+// probeInterval is how often a sender that cannot reach CnosDB asks
+// /api/v1/ping whether it is back, between its write attempts: delivery
+// resumes within about this long of the server's return, whatever the
+// back-off has grown to, and a ping costs the server next to nothing.
+const probeInterval = 500 * time.Millisecond
+
+// hurryInterval bounds the wait between attempts once the process is
+// stopping: the shutdown budget is for attempts, not for sleeping.
+const hurryInterval = 250 * time.Millisecond
+
+// backoff waits before the next attempt after ans: every URL is tried once
+// first, then the wait doubles per round of failures of the same cause up
+// to retry_max_interval, with jitter so that several writers do not retry
+// in step. While the server cannot be reached, the wait ends early as soon
+// as a ping answers; once the process is stopping, waits are
+// hurryInterval at most. It returns false when shutdown_timeout
+// runs out meanwhile.
+func (s *sender) backoff(ans answer) bool {
+	if !s.hurrying {
+		select {
+		case <-s.hurry:
+			s.hurrying = true
+		default:
+		}
+	}
+	if s.hurrying {
+		return s.sleep(min(time.Duration(s.c.RetryInitialInterval), hurryInterval), false)
+	}
 	n := len(s.c.endpoints)
-	if s.failures%n != 0 {
+	if s.streak%n != 0 {
 		return true
 	}
-	round := s.failures / n
+	round := s.streak / n
 	d := time.Duration(s.c.RetryInitialInterval)
 	for i := 1; i < round && d < time.Duration(s.c.RetryMaxInterval); i++ {
 		d *= 2
 	}
 	d = min(d, time.Duration(s.c.RetryMaxInterval))
 	d = d/2 + rand.N(d/2+1)
-	s.timer.Reset(d)
-	select {
-	case <-s.timer.C:
-		return true
-	case <-s.ctx.Done():
-		s.timer.Stop()
+	return s.sleep(d, ans.unreachable && !s.probed)
+}
+
+// sleep waits d, or less: until the process starts stopping, or, with
+// probe, until a ping answers. It returns false when shutdown_timeout ran
+// out.
+func (s *sender) sleep(d time.Duration, probe bool) bool {
+	until := time.Now().Add(d)
+	for {
+		wait := time.Until(until)
+		if wait <= 0 {
+			return true
+		}
+		if probe {
+			wait = min(wait, probeInterval)
+		}
+		hurry := s.hurry
+		if s.hurrying {
+			hurry = nil // closed for good: only the timer ends this wait
+		}
+		s.timer.Reset(wait)
+		select {
+		case <-s.timer.C:
+		case <-hurry:
+			s.timer.Stop()
+			s.hurrying = true
+			return s.ctx.Err() == nil
+		case <-s.ctx.Done():
+			s.timer.Stop()
+			return false
+		}
+		if probe && time.Now().Before(until) && s.pingAny() {
+			s.probed = true
+			return true
+		}
+	}
+}
+
+// pingAny asks each URL's /api/v1/ping, the current one first, and makes
+// the first that answers 200 current.
+func (s *sender) pingAny() bool {
+	for i := range s.c.endpoints {
+		idx := (s.urlIndex + i) % len(s.c.endpoints)
+		if s.ping(idx) {
+			s.urlIndex = idx
+			return true
+		}
+	}
+	return false
+}
+
+// ping reports whether endpoint idx answers /api/v1/ping with 200, within
+// probeInterval.
+func (s *sender) ping(idx int) bool {
+	ctx, cancel := context.WithTimeout(s.ctx, probeInterval)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.c.endpoints[idx].ping, nil)
+	if err != nil {
 		return false
 	}
+	s.c.setHeaders(req)
+	resp, err := s.c.client.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // best effort
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }

@@ -1,13 +1,16 @@
 // Package cnosdbtest is an in-memory stand-in for CnosDB's HTTP API, for
 // the output plugin's tests, the end-to-end tests and the demo. It imitates
-// two dialects: V230 (CnosDB 2.3.0, the seed guide's version) and V24 (the
-// behaviour of 2.4.1 and later). The project's CnosDB HTTP API facts are
-// the brief; the notes below are what the CnosDB source (tags v2.3.0 and
-// v2.4.1) says where the brief is silent or differs.
+// two dialects: V230 (CnosDB 2.3.0, the seed guide's version) and V24 (a
+// real CnosDB 2.4.3). The project's CnosDB HTTP API facts were the brief,
+// the CnosDB source (tags v2.3.0, v2.4.1, v2.4.3) filled it in, and a real
+// server is the judge: internal/cnosdbreal's conformance test sends the
+// same requests to a real CnosDB and to this server and compares the
+// answers and the rows stored (docs/cnosdb.md lists what it checks and
+// what it found different). Where the two differ, this server is wrong.
 //
 // # Endpoints
 //
-//	GET|HEAD /api/v1/ping   200 {"version":"2.3.0","status":"healthy"} (2.4.1 for V24); no Authorization needed
+//	GET|HEAD /api/v1/ping   200 {"status":"healthy","version":"2.3.0, revision <git hash>"} (2.4.3 for V24); no Authorization needed
 //	POST /api/v1/write?db=&tenant=&precision=   line protocol; 200 with an empty body
 //	POST /api/v1/sql?db=&tenant=                the statements below
 //
@@ -25,26 +28,29 @@
 // # Checks, in CnosDB's order, and their answers
 //
 //	Content-Length missing (chunked body)   500, empty (warp's length_required is an unhandled rejection)
-//	Content-Length > MaxBody                413, empty
+//	Content-Length > MaxBody                413, empty, before the body is read; the connection is then closed,
+//	                                        so a client still sending gets a broken pipe instead (unless it
+//	                                        sent Expect: 100-continue and waits for 100 Continue, as curl does)
 //	no Authorization header                 400 {"error_code":"000000","error_message":"Missing request header \"authorization\""}
 //	V24: unknown Content-Encoding           400 040005 "Invalid header: content encoding not support: xz"
 //	V24: body does not decode               400 040013 "Error decode request: ..."
 //	not "Basic base64(user:pass)" (Bearer)  400 040006 "Parse auth, malformed basic auth encoding: <header>"
-//	unknown user                            422 010016 V230 "Auth error: The user bob not found",
-//	                                                   V24 "Auth error: Access denied for user 'bob' (using xxx) username or password invalid"
-//	wrong password                          422 010016 V230 "Auth error: Access denied for user 'root' (using password) " (sic),
-//	                                                   V24 as for an unknown user
-//	unknown tenant                          V230 500 empty; V24 422 030010 "The tenant x not found"
+//	unknown user                            422 010016 "Auth error: The user bob not found"; with password checks
+//	                                                   (Options.Users) V24 says as for a wrong password
+//	wrong password (only with Users set)    422 010016 V230 "Auth error: Access denied for user 'root' (using password) " (sic),
+//	                                                   V24 "Auth error: Access denied for user 'root' (using xxx) username or password invalid"
+//	unknown tenant                          V230 500 empty; V24 422 010016 "Auth error: The tenant x not found"
 //	V24: body not UTF-8                     422 040015 (V230 replaces bad bytes with U+FFFD)
 //	a line does not parse                   V230 500 empty; V24 422 040004 "Error parsing message: ..."
-//	database missing                        422 050001 "Meta request error: Database not found: \"db\""
-//	                                        (V230 skips this for an empty body, which it answers 200)
+//	database missing                        V230 422 050001 "Meta request error: Database not found: \"db\""
+//	                                        (skipped for an empty body, which it answers 200);
+//	                                        V24 422 030017 "Database not found: \"db\""
 //	time * precision overflows int64        422 050014 "timestamp overflow"
 //	time older than now - TTL               V230 422 050014 "write expired time data not permit";
-//	                                        V24  422 050001 "Meta request error: Operation not support: create expired bucket"
+//	                                        V24  422 030034 "Operation not support: create expired bucket"
 //	V24: column types differ inside a body  422 050014 "line to batch error: Expected i64 column"
-//	type differs from the stored schema     422 020004 V230 "DataSchemaError: unrecognized field type f",
-//	                                                   V24 "DataSchemaError: Column 'f' type error, found I64 expected F64"
+//	type differs from the stored schema     V230 422 020004 "DataSchemaError: unrecognized field type f",
+//	                                        V24 422 050014 "Apply engine failed: DataSchemaError: Column 'f' type error, found I64 expected F64"
 //	injected overload (Overload)            422 020005 "Memory Exhausted Retry Later"
 //
 // Every check covers the whole body: one failure stores nothing. Error bodies
@@ -54,14 +60,20 @@
 // # Findings from the CnosDB source
 //
 // Authentication: the header must start with "Basic " exactly; anything else
-// (Bearer included) is 400 040006 with the header echoed. Every configured
-// user is treated as an admin, so the tenant is only checked after the
-// password. The ping route sits before the auth filter in both versions.
+// (Bearer included) is 400 040006 with the header echoed. CnosDB checks
+// passwords only with auth_enabled = true, which is not its default: by
+// default the user must exist and any password goes (a real 2.4.3 takes
+// root with any password). Options.Users turns the checks on. Every
+// configured user is treated as an admin, so the tenant is only checked
+// after the password. The ping route sits before the auth filter in both
+// versions.
 //
 // Versions: the V24 parser, decoding and 422 for bad lines arrived in 2.4.1.
 // 2.3.4 and 2.3.5 decode bodies and answer 422 030010 for an unknown tenant
 // but keep the 2.3.0 parser and its bare 500; 2.4.0 still behaves like 2.3.0
-// in all three. A client has to cope with every mix of the two dialects.
+// in all three; 2.4.3 answers the tenant, a missing database, a type
+// conflict and an expired point with other codes than 2.4.1's source has
+// (above). A client has to cope with every mix of the two dialects.
 //
 // Unknown tenant: 2.3.0 to 2.3.3 and 2.4.0 map MetaError::TenantNotFound to
 // a bare 500; 2.3.4 and 2.4.1 answer 422 030010 (cnosdb issue #1698, PR #1704).
@@ -121,16 +133,19 @@
 // digits, no zone), floats in lexical-core form (1.0, 429351833.0,
 // 1.6185542082e10), empty text for nulls, quotes only where needed. JSON
 // (Accept: application/json) is an array of objects without the null
-// members; 2.3.0 sorts the keys and writes times as "2023-07-28 02:12:11"
-// and floats as serde_json does, 2.4 keeps column order and writes
+// members, keys sorted and floats as serde_json writes them (16185542082.0)
+// in both; 2.3.0 writes times as "2023-07-28 02:12:11", 2.4 as
 // "2023-07-28T02:12:11.050". Accept also takes application/tsv,
-// application/nd-json, application/table, application/* and */*; other
-// values are 400 040005. COUNT(*) is headed COUNT(UInt8(1)); SHOW DATABASES
-// is headed Database (2.3.0) or database_name (2.4) and lists public and
-// usage_schema too. DDL answers 200 with an empty body. Unquoted SQL
-// identifiers are lower-cased. A missing table is 422 010001
-// ("Datafusion: Error during planning: ..."), a missing database in SQL
-// 422 030017, CREATE of an existing database 422 030018.
+// application/nd-json, application/table, application/* and */*, and in 2.4
+// text/<variant> too, the variant in any case; other values are 400 040005
+// (2.4.3 doubles its "Invalid header: " prefix). 2.4.3's table format has
+// no newline after its last line. COUNT(*) is headed COUNT(UInt8(1)); SHOW
+// DATABASES is headed Database (2.3.0) or database_name (2.4) and lists
+// public and usage_schema too, and cluster_schema in 2.4. DDL answers 200
+// with an empty body. Unquoted SQL identifiers are lower-cased. A missing
+// table is 422 010001 ("Datafusion: Error during planning: ..."), in 2.4 also
+// when its database is missing (2.3.0: 422 030017), CREATE of an existing
+// database 422 030018.
 //
 // Request bodies: 2.3.0 ignores Content-Encoding; 2.4 decodes gzip, deflate
 // (raw deflate, flate2's DeflateDecoder, not zlib), br and zstd before it

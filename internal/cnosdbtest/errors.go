@@ -55,11 +55,13 @@ func errParseAuth(header string) *apiError {
 	return badRequest("040006", "Parse auth, malformed basic auth encoding: "+header)
 }
 
-func errUserNotFound(d Dialect, user string) *apiError {
-	if d == V230 {
-		return unprocessable("010016", "Auth error: The user "+user+" not found")
+// errUserNotFound: 2.4 with password checks says no more than for a wrong
+// password; without them, and in 2.3.0, it names the user.
+func errUserNotFound(d Dialect, user string, checks bool) *apiError {
+	if d != V230 && checks {
+		return errAccessDenied(d, user)
 	}
-	return errAccessDenied(d, user)
+	return unprocessable("010016", "Auth error: The user "+user+" not found")
 }
 
 func errAccessDenied(d Dialect, user string) *apiError {
@@ -74,7 +76,8 @@ func errTenantNotFound(d Dialect, tenant string) *apiError {
 	if d == V230 {
 		return bare(http.StatusInternalServerError)
 	}
-	return unprocessable("030010", "The tenant "+tenant+" not found")
+	// Authentication looks the tenant up, so 2.4.3 answers as auth does.
+	return unprocessable("010016", "Auth error: The tenant "+tenant+" not found")
 }
 
 func errInvalidHeader(reason string) *apiError {
@@ -96,7 +99,10 @@ func errParseLines(d Dialect, reason string) *apiError {
 	return unprocessable("040004", "Error parsing message: "+reason)
 }
 
-func errDatabaseNotFound(db string) *apiError {
+func errDatabaseNotFound(d Dialect, db string) *apiError {
+	if d != V230 {
+		return errQueryDatabaseNotFound(db)
+	}
 	return unprocessable("050001", "Meta request error: Database not found: "+strconv.Quote(db))
 }
 
@@ -108,9 +114,8 @@ func errExpired(d Dialect) *apiError {
 	if d == V230 {
 		return unprocessable("050014", "write expired time data not permit")
 	}
-	// 2.4 refuses to create a bucket older than the TTL; the meta error is
-	// wrapped as a coordinator meta request error.
-	return unprocessable("050001", "Meta request error: Operation not support: create expired bucket")
+	// 2.4 refuses to create a bucket older than the TTL.
+	return unprocessable("030034", "Operation not support: create expired bucket")
 }
 
 func errFieldType230(name string) *apiError {
@@ -118,7 +123,7 @@ func errFieldType230(name string) *apiError {
 }
 
 func errColumnType24(name, found, expected string) *apiError {
-	return unprocessable("020004", fmt.Sprintf("DataSchemaError: Column '%s' type error, found %s expected %s", name, found, expected))
+	return unprocessable("050014", fmt.Sprintf("Apply engine failed: DataSchemaError: Column '%s' type error, found %s expected %s", name, found, expected))
 }
 
 func errLineToBatch(want column) *apiError {

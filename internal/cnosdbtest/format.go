@@ -1,6 +1,7 @@
 package cnosdbtest
 
 import (
+	"bytes"
 	"math"
 	"sort"
 	"strconv"
@@ -58,14 +59,25 @@ func (f resultFormat) contentType() string {
 }
 
 // resultFormatFor reads the Accept header as CnosDB does: one media type,
-// no parameters or lists; */* and application/* mean CSV.
-func resultFormatFor(accept string) (resultFormat, *apiError) {
+// no parameters or lists; */* and application/* mean CSV; the variant is
+// read in any case. 2.4 also takes text/..., and wraps the reason in a
+// second "Invalid header: ".
+func resultFormatFor(accept string, d Dialect) (resultFormat, *apiError) {
 	if accept == "" || accept == "application/*" || accept == "*/*" {
 		return formatCSV, nil
 	}
+	invalid := func(reason string) *apiError {
+		if d != V230 {
+			reason = "Invalid header: " + reason
+		}
+		return errInvalidHeader(reason)
+	}
 	name, ok := strings.CutPrefix(accept, "application/")
+	if !ok && d != V230 {
+		name, ok = strings.CutPrefix(accept, "text/")
+	}
 	if !ok {
-		return 0, errInvalidHeader("accept type not support: " + accept)
+		return 0, invalid("accept type not support: " + accept)
 	}
 	switch strings.ToLower(name) {
 	case "csv":
@@ -79,7 +91,7 @@ func resultFormatFor(accept string) (resultFormat, *apiError) {
 	case "table":
 		return formatTable, nil
 	}
-	return 0, errInvalidHeader("invalid variant: " + name)
+	return 0, invalid("invalid variant: " + name)
 }
 
 // render writes a result the way CnosDB's Arrow writers do for the dialect.
@@ -95,6 +107,10 @@ func (r *result) render(f resultFormat, d Dialect) []byte {
 	case formatNDJSON:
 		return r.renderJSON(d, false)
 	case formatTable:
+		if d != V230 {
+			// 2.4.3 leaves out the last newline.
+			return bytes.TrimSuffix(r.renderTable(), []byte("\n"))
+		}
 		return r.renderTable()
 	}
 	return r.renderSeparated(',')
@@ -336,8 +352,9 @@ func appendJSONString(b []byte, s string) []byte {
 
 // renderJSON follows the two Arrow JSON writers CnosDB shipped: 2.3.0 (arrow
 // 36) builds serde_json maps, so keys come out sorted and times use chrono's
-// Display ("2023-01-02 03:04:05.5"); 2.4 (arrow 42) keeps column order and
-// writes times as "2023-01-02T03:04:05.500". Both leave out nulls.
+// Display ("2023-01-02 03:04:05.5"); 2.4 (arrow 42) writes times as
+// "2023-01-02T03:04:05.500". Both sort the keys (2.4.3 seen doing so) and
+// leave out nulls.
 func (r *result) renderJSON(d Dialect, array bool) []byte {
 	order := make([]int, len(r.columns))
 	for i := range order {
@@ -346,8 +363,8 @@ func (r *result) renderJSON(d Dialect, array bool) []byte {
 	style := debugTime
 	if d == V230 {
 		style = spaceTime
-		sort.SliceStable(order, func(i, j int) bool { return r.columns[order[i]] < r.columns[order[j]] })
 	}
+	sort.SliceStable(order, func(i, j int) bool { return r.columns[order[i]] < r.columns[order[j]] })
 	var b []byte
 	if array {
 		b = append(b, '[')
@@ -403,10 +420,8 @@ func appendJSONValue(b []byte, c cell, d Dialect, style timeStyle) []byte {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return append(b, "null"...)
 		}
-		if d == V230 {
-			return appendRyuFloat(b, f)
-		}
-		return appendLexicalFloat(b, f)
+		// Both write floats as serde_json does (2.4.3 seen: 16185542082.0).
+		return appendRyuFloat(b, f)
 	}
 	return appendScalar(b, c, style)
 }

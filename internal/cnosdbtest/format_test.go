@@ -114,12 +114,12 @@ func TestResultFormatFor(t *testing.T) {
 		"application/JSON": formatJSON, "application/nd-json": formatNDJSON, "application/tsv": formatTSV,
 		"application/table": formatTable,
 	} {
-		if got, err := resultFormatFor(accept); err != nil || got != want {
+		if got, err := resultFormatFor(accept, V230); err != nil || got != want {
 			t.Errorf("%q: %v %v", accept, got, err)
 		}
 	}
 	for _, bad := range []string{"*", "xx", "application/json, text/plain", "application/ndjson"} {
-		if _, err := resultFormatFor(bad); err == nil || err.code != "040005" {
+		if _, err := resultFormatFor(bad, V230); err == nil || err.code != "040005" {
 			t.Errorf("%q accepted", bad)
 		}
 	}

@@ -25,18 +25,20 @@ type Dialect string
 const (
 	// V230 is CnosDB 2.3.0, the version of the seed guide.
 	V230 Dialect = "2.3.0"
-	// V24 is the later behaviour (2.4.1 and on): tagless lines, escapes
-	// removed, 422 040004 for bad lines, decoded request bodies, 422 030010
-	// for an unknown tenant.
+	// V24 is the later behaviour, as a real CnosDB 2.4.3 answers it (the
+	// conformance test in internal/cnosdbreal compares the two): tagless
+	// lines, escapes removed, 422 040004 for bad lines, decoded request
+	// bodies, and the 2.4 error codes.
 	V24 Dialect = "2.4"
 )
 
-// version is what /api/v1/ping reports for the dialect.
+// version is what /api/v1/ping reports for the dialect: CnosDB's version
+// string, with the git revision of its build (these are the release tags').
 func (d Dialect) version() string {
 	if d == V230 {
-		return "2.3.0"
+		return "2.3.0, revision f0cf70160e9eed8f49b00cc6e0c62b764796a78b"
 	}
-	return "2.4.1"
+	return "2.4.3, revision 72db6de41599784f4caf9f1c47c3d7cfc1ca0a1c"
 }
 
 const (
@@ -49,11 +51,14 @@ const (
 // Options configures a Server. The zero value serves 2.3.0 on a free
 // loopback port with user root and an empty password.
 type Options struct {
-	Dialect   Dialect           // default V230
-	Addr      string            // default "127.0.0.1:0"
-	Users     map[string]string // user -> password; default {"root": ""}
-	Databases []string          // created at start in tenant "cnosdb"; "public" and "usage_schema" always exist
-	MaxBody   int64             // default DefaultMaxBody; a larger body gets 413 with an empty body
+	Dialect Dialect // default V230
+	Addr    string  // default "127.0.0.1:0"
+	// Users, when set, turns on password checks (CnosDB's auth_enabled)
+	// for these users and passwords. Without it the server is CnosDB's
+	// default: only root exists, and any password is taken.
+	Users     map[string]string
+	Databases []string // created at start in tenant "cnosdb"; "public" and "usage_schema" always exist
+	MaxBody   int64    // default DefaultMaxBody; a larger body gets 413 with an empty body
 
 	// DefaultTTL is the TTL of databases created without one, including
 	// public. Zero means the dialect's default: 365 days for 2.3.0 (writes
@@ -70,6 +75,8 @@ type Options struct {
 
 	// Logf, if set, gets one line per request.
 	Logf func(format string, args ...any)
+
+	noPasswordChecks bool // Users was not set: auth_enabled = false
 }
 
 // Server is a running CnosDB test server.
@@ -138,7 +145,7 @@ func Start(opts Options) (*Server, error) {
 		opts.Addr = "127.0.0.1:0"
 	}
 	if opts.Users == nil {
-		opts.Users = map[string]string{"root": ""}
+		opts.Users, opts.noPasswordChecks = map[string]string{"root": ""}, true
 	}
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
@@ -149,7 +156,11 @@ func Start(opts Options) (*Server, error) {
 	}
 	s.stats.Writes = map[string]int{}
 	s.store.ensureTenant(defaultTenant)
-	for _, db := range append([]string{defaultDatabase, "usage_schema"}, opts.Databases...) {
+	system := []string{defaultDatabase, "usage_schema"}
+	if opts.Dialect != V230 {
+		system = append(system, "cluster_schema")
+	}
+	for _, db := range append(system, opts.Databases...) {
 		s.store.createDatabase(defaultTenant, db, s.defaultTTL, precNS)
 	}
 	ln, err := net.Listen("tcp", opts.Addr)
@@ -381,6 +392,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if rep.status == http.StatusRequestEntityTooLarge && r.ContentLength > 0 && !strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		s.refuseUnread(w)
+		return
+	}
 	if rep.contentType != "" {
 		w.Header().Set("Content-Type", rep.contentType)
 	}
@@ -398,12 +413,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// refuseUnread answers 413 the way warp's content_length_limit does: at
+// once, without reading the body, and then the connection is closed: a
+// client still sending gets a broken pipe or a reset. One that asked
+// "Expect: 100-continue" is answered as usual instead: it reads the 413 and
+// sends nothing (net/http closes the connection after it, as hyper does).
+func (s *Server) refuseUnread(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		return
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	buf.WriteString("HTTP/1.1 413 Payload Too Large\r\ncontent-length: 0\r\ndate: " + time.Now().UTC().Format(http.TimeFormat) + "\r\n\r\n") //nolint:errcheck // the client may be gone
+	buf.Flush()                                                                                                                              //nolint:errcheck // same
+}
+
 func (s *Server) handlePing(r *http.Request) *reply {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return &reply{status: http.StatusMethodNotAllowed}
 	}
 	// CnosDB's ping needs no Authorization.
-	body := `{"version":"` + s.opts.Dialect.version() + `","status":"healthy"}`
+	body := `{"status":"healthy","version":"` + s.opts.Dialect.version() + `"}`
 	return &reply{status: http.StatusOK, contentType: "application/json", body: []byte(body)}
 }
 
@@ -423,7 +459,9 @@ func (s *Server) readBody(r *http.Request) ([]byte, *apiError) {
 	return body, nil
 }
 
-// authenticate checks the Basic credentials; all users are admins.
+// authenticate checks the Basic credentials; all users are admins. With
+// password checks off (CnosDB's default) the user must exist, and any
+// password goes.
 func (s *Server) authenticate(r *http.Request) *apiError {
 	auth, ok := r.Header["Authorization"]
 	if !ok || len(auth) == 0 {
@@ -435,9 +473,9 @@ func (s *Server) authenticate(r *http.Request) *apiError {
 	}
 	want, known := s.opts.Users[user]
 	if !known {
-		return errUserNotFound(s.opts.Dialect, user)
+		return errUserNotFound(s.opts.Dialect, user, !s.opts.noPasswordChecks)
 	}
-	if want != pass {
+	if want != pass && !s.opts.noPasswordChecks {
 		return errAccessDenied(s.opts.Dialect, user)
 	}
 	return nil
@@ -676,7 +714,7 @@ func (s *Server) handleSQL(r *http.Request) *reply {
 	if apiErr := s.authenticate(r); apiErr != nil {
 		return errorReply(apiErr)
 	}
-	format, apiErr := resultFormatFor(r.Header.Get("Accept"))
+	format, apiErr := resultFormatFor(r.Header.Get("Accept"), s.opts.Dialect)
 	if apiErr != nil {
 		return errorReply(apiErr)
 	}

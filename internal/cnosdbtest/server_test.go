@@ -176,7 +176,18 @@ func TestWriteAnswers(t *testing.T) {
 			want: map[Dialect]want{"": {400, errBody("040006", "Parse auth, malformed basic auth encoding: Basic cm9vdA==")}},
 		},
 		{
+			name: "unknown user, password checks off",
+			req:  request{path: "/api/v1/write", body: []byte(lp("m,t=a f=1 TS")), headers: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:x"))}},
+			want: map[Dialect]want{"": {422, errBody("010016", "Auth error: The user bob not found")}},
+		},
+		{
+			name: "wrong password, password checks off",
+			req:  request{path: "/api/v1/write", body: []byte(lp("m,t=a f=1 TS")), headers: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("root:x"))}},
+			want: map[Dialect]want{"": {200, ""}},
+		},
+		{
 			name: "unknown user",
+			opts: Options{Users: map[string]string{"root": ""}},
 			req:  request{path: "/api/v1/write", body: []byte(lp("m,t=a f=1 TS")), headers: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:x"))}},
 			want: map[Dialect]want{
 				V230: {422, errBody("010016", "Auth error: The user bob not found")},
@@ -185,6 +196,7 @@ func TestWriteAnswers(t *testing.T) {
 		},
 		{
 			name: "wrong password",
+			opts: Options{Users: map[string]string{"root": ""}},
 			req:  request{path: "/api/v1/write", body: []byte(lp("m,t=a f=1 TS")), headers: map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("root:x"))}},
 			want: map[Dialect]want{
 				V230: {422, errBody("010016", "Auth error: Access denied for user 'root' (using password) ")},
@@ -196,7 +208,7 @@ func TestWriteAnswers(t *testing.T) {
 			req:  request{path: "/api/v1/write?tenant=nobody", body: []byte(lp("m,t=a f=1 TS"))},
 			want: map[Dialect]want{
 				V230: {500, ""},
-				V24:  {422, errBody("030010", "The tenant nobody not found")},
+				V24:  {422, errBody("010016", "Auth error: The tenant nobody not found")},
 			},
 		},
 		{
@@ -215,14 +227,17 @@ func TestWriteAnswers(t *testing.T) {
 		{
 			name: "database not found",
 			req:  request{path: "/api/v1/write?db=nope", body: []byte(lp("m,t=a f=1 TS"))},
-			want: map[Dialect]want{"": {422, errBody("050001", `Meta request error: Database not found: "nope"`)}},
+			want: map[Dialect]want{
+				V230: {422, errBody("050001", `Meta request error: Database not found: "nope"`)},
+				V24:  {422, errBody("030017", `Database not found: "nope"`)},
+			},
 		},
 		{
 			name: "empty body to a missing database",
 			req:  request{path: "/api/v1/write?db=nope"},
 			want: map[Dialect]want{
 				V230: {200, ""},
-				V24:  {422, errBody("050001", `Meta request error: Database not found: "nope"`)},
+				V24:  {422, errBody("030017", `Database not found: "nope"`)},
 			},
 		},
 		{
@@ -234,7 +249,7 @@ func TestWriteAnswers(t *testing.T) {
 			req:  request{path: "/api/v1/write", body: []byte(lp("m,t=a f=2i TS"))},
 			want: map[Dialect]want{
 				V230: {422, errBody("020004", "DataSchemaError: unrecognized field type f")},
-				V24:  {422, errBody("020004", "DataSchemaError: Column 'f' type error, found I64 expected F64")},
+				V24:  {422, errBody("050014", "Apply engine failed: DataSchemaError: Column 'f' type error, found I64 expected F64")},
 			},
 		},
 		{
@@ -267,7 +282,7 @@ func TestWriteAnswers(t *testing.T) {
 			req:  request{path: "/api/v1/write", body: []byte("m,t=a f=1 " + strconv.FormatInt(old, 10))},
 			want: map[Dialect]want{
 				V230: {422, errBody("050014", "write expired time data not permit")},
-				V24:  {422, errBody("050001", "Meta request error: Operation not support: create expired bucket")},
+				V24:  {422, errBody("030034", "Operation not support: create expired bucket")},
 			},
 		},
 		{
@@ -396,7 +411,7 @@ func TestPing(t *testing.T) {
 		s := startServer(t, Options{Dialect: d})
 		for _, m := range []string{http.MethodGet, http.MethodHead} {
 			resp := s.testDo(t, request{method: m, path: "/api/v1/ping", noAuth: true})
-			want := `{"version":"` + d.version() + `","status":"healthy"}`
+			want := `{"status":"healthy","version":"` + d.version() + `"}`
 			if m == http.MethodHead {
 				want = ""
 			}

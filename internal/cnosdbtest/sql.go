@@ -438,10 +438,12 @@ func (c *sqlContext) selectFrom(p *sqlParser) (*result, *apiError) {
 		return nil, errTenantNotFound(c.s.opts.Dialect, c.tenant)
 	}
 	snap, apiErr := c.s.store.snapshot(c.tenant, db, table)
-	if apiErr != nil {
+	if apiErr != nil && c.s.opts.Dialect == V230 {
 		return nil, apiErr
 	}
 	if snap == nil {
+		// 2.4.3 plans the query first, and finds no table in a missing
+		// database either.
 		return nil, errTableNotFound(c.s.opts.Dialect, c.tenant, db, table)
 	}
 	if count {

@@ -36,13 +36,13 @@ func TestSelectFormats(t *testing.T) {
 				`{"host":"b","time":"2023-11-14 22:13:20.050","usage":2.0}]`,
 		},
 		{
-			name: "json 2.4 keeps column order", d: V24, sql: "SELECT * FROM m", accept: "application/json", ctype: "application/json",
-			want: `[{"time":"2023-11-14T22:13:20","host":"a","region":"eu","count":3,"msg":"hi, there","ok":true,"usage":1.5},` +
-				`{"time":"2023-11-14T22:13:20.050","host":"b","usage":2.0}]`,
+			name: "json 2.4 sorts keys too", d: V24, sql: "SELECT * FROM m", accept: "application/json", ctype: "application/json",
+			want: `[{"count":3,"host":"a","msg":"hi, there","ok":true,"region":"eu","time":"2023-11-14T22:13:20","usage":1.5},` +
+				`{"host":"b","time":"2023-11-14T22:13:20.050","usage":2.0}]`,
 		},
 		{
 			name: "nd-json", d: V24, sql: "SELECT * FROM m LIMIT 1", accept: "application/nd-json", ctype: "application/nd-json",
-			want: `{"time":"2023-11-14T22:13:20","host":"a","region":"eu","count":3,"msg":"hi, there","ok":true,"usage":1.5}` + "\n",
+			want: `{"count":3,"host":"a","msg":"hi, there","ok":true,"region":"eu","time":"2023-11-14T22:13:20","usage":1.5}` + "\n",
 		},
 		{
 			name: "tsv", d: V230, sql: "SELECT * FROM m ORDER BY time DESC", accept: "application/tsv", ctype: "application/tsv",
@@ -68,7 +68,7 @@ func TestSelectFormats(t *testing.T) {
 		},
 		{
 			name: "show databases 2.4", d: V24, sql: "show databases;", ctype: "application/csv",
-			want: "database_name\npublic\nusage_schema\n",
+			want: "database_name\ncluster_schema\npublic\nusage_schema\n",
 		},
 		{
 			name: "show tables", d: V230, sql: "SHOW TABLES", ctype: "application/csv",
@@ -111,12 +111,21 @@ func TestSQLStatements(t *testing.T) {
 			{sql: "DROP DATABASE IF EXISTS nope", status: 200},
 			{sql: "DROP DATABASE short", status: 200},
 			{sql: "SELECT * FROM missing", status: 422, body: errTableNotFound(d, "cnosdb", "public", "missing").Error()},
-			{sql: "SELECT * FROM gone.m", status: 422, body: errBody("030017", `Database not found: "gone"`)},
+			{sql: "SELECT * FROM gone.m", status: 422, body: map[Dialect]string{
+				V230: errBody("030017", `Database not found: "gone"`),
+				V24:  errBody("010001", "Datafusion: Error during planning: Table not found, tenant: cnosdb db: gone, table: m"),
+			}[d]},
 			{sql: "SELECT 1; SELECT 2", status: 422, body: errBody("010013", "Multi-statement not allow, found num:2, sql:SELECT 1; SELECT 2")},
 			{sql: "SELECT * FROM cpu", status: 422},
 			{sql: `SELECT * FROM "Cpu"`, status: 200, body: "time,t,f\n2023-11-14T22:13:20.000000000,a,1.0\n"},
-			{sql: "SELECT * FROM m", accept: "application/xml", status: 400, body: errBody("040005", "Invalid header: invalid variant: xml")},
-			{sql: "SELECT * FROM m", accept: "text/plain", status: 400, body: errBody("040005", "Invalid header: accept type not support: text/plain")},
+			{sql: "SELECT * FROM m", accept: "application/xml", status: 400, body: map[Dialect]string{
+				V230: errBody("040005", "Invalid header: invalid variant: xml"),
+				V24:  errBody("040005", "Invalid header: Invalid header: invalid variant: xml"),
+			}[d]},
+			{sql: "SELECT * FROM m", accept: "text/plain", status: 400, body: map[Dialect]string{
+				V230: errBody("040005", "Invalid header: accept type not support: text/plain"),
+				V24:  errBody("040005", "Invalid header: Invalid header: invalid variant: plain"),
+			}[d]},
 			{sql: "ALTER DATABASE public SET TTL '1d'", status: 422},
 			{sql: "SELECT * FROM m WHERE f > 1", status: 422},
 		}

@@ -320,7 +320,7 @@ func (st *store) write(req *writeRequest) *apiError {
 			// 2.3.0 only looks the database up per point.
 			return nil
 		}
-		return errDatabaseNotFound(req.db)
+		return errDatabaseNotFound(req.dialect, req.db)
 	}
 
 	times := make([]int64, len(req.points))

@@ -35,8 +35,8 @@ func TestBadLineInMiddleStoresOthers(t *testing.T) {
 	}{
 		// 2.3.0 keeps a string open after \\" (500, empty body).
 		{"V230 unparsable", cnosdbtest.V230, `kafka_consumer,host=h0 pressure=1000.5,note="x\\" ` + fmt.Sprint(base) + "\n", "500 with an empty body"},
-		// A string where the table has a float (020004).
-		{"V24 type conflict", cnosdbtest.V24, `kafka_consumer,host=h0 pressure="high" ` + fmt.Sprint(base) + "\n", "020004"},
+		// A string where the table has a float (2.4.3: 050014, 2.3.0: 020004).
+		{"V24 type conflict", cnosdbtest.V24, `kafka_consumer,host=h0 pressure="high" ` + fmt.Sprint(base) + "\n", "050014"},
 		{"V230 type conflict", cnosdbtest.V230, `kafka_consumer,host=h0 pressure="high" ` + fmt.Sprint(base) + "\n", "020004"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,7 +232,7 @@ func TestConfigErrorsHoldData(t *testing.T) {
 	}{
 		{"wrong password 010016", `password = "wrong"`, cnosdbtest.Options{Users: map[string]string{"root": "right"}}, "010016"},
 		{"unknown tenant, 2.3.0 (500 empty body)", `tenant = "nobody"`, cnosdbtest.Options{Dialect: cnosdbtest.V230}, `tenant "nobody" does not exist`},
-		{"unknown tenant, 2.4 (030010)", `tenant = "nobody"`, cnosdbtest.Options{Dialect: cnosdbtest.V24}, "030010"},
+		{"unknown tenant, 2.4 (010016)", `tenant = "nobody"`, cnosdbtest.Options{Dialect: cnosdbtest.V24}, "The tenant nobody not found"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := startServer(t, tt.opts)

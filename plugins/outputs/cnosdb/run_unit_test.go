@@ -410,3 +410,53 @@ func TestLongLineInSmallReads(t *testing.T) {
 		t.Fatalf("written %d, %d lines sent", stats.LinesWritten.Load(), len(lines))
 	}
 }
+
+// cutOffServer imitates how CnosDB refuses a body over its write_sql_limit
+// as a client sees it: warp answers 413 before reading and closes, and a
+// client still sending the body gets a broken pipe or a reset, not the
+// 413. This one drops the connection without answering, always, so that
+// the test does not depend on that race; smaller bodies are stored.
+type cutOffServer struct {
+	limit int64
+	mu    sync.Mutex
+	lines int
+	cuts  int
+}
+
+func (s *cutOffServer) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path == pingPath {
+		return
+	}
+	if req.ContentLength > s.limit {
+		s.mu.Lock()
+		s.cuts++
+		s.mu.Unlock()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.(interface{ SetLinger(int) error }).SetLinger(0) //nolint:errcheck // a reset, at once
+			conn.Close()
+		}
+		return
+	}
+	b, _ := io.ReadAll(req.Body)
+	s.mu.Lock()
+	s.lines += strings.Count(string(b), "\n")
+	s.mu.Unlock()
+}
+
+// A body cut off twice by a server that still answers pings is taken for
+// CnosDB's unread 413: the batch is split until it fits, and every line
+// lands once.
+func TestCutOffBodySplitLikeA413(t *testing.T) {
+	srv := &cutOffServer{limit: 64 << 10}
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	c := newTestPlugin(t, hs.URL, "batch_size_bytes = \"4MiB\"\nbatch_size = 40000")
+	stats := runWith(t, c, seedLines("m", 30000, 0))
+	if srv.lines != 30000 || stats.LinesWritten.Load() != 30000 || stats.LinesRejected.Load() != 0 {
+		t.Fatalf("server stored %d lines, written %d, rejected %d", srv.lines, stats.LinesWritten.Load(), stats.LinesRejected.Load())
+	}
+	if srv.cuts == 0 {
+		t.Fatal("no body was cut off: the test tests nothing")
+	}
+}

@@ -60,6 +60,11 @@ type answer struct {
 	// or an overload it says nothing about the server's load, so the
 	// sender may ask cheaply whether the server is back.
 	unreachable bool
+	// cutOff: the connection broke while the request was being sent
+	// (broken pipe, reset). CnosDB answers a body over its
+	// write_sql_limit with 413 before reading it and closes at once, so
+	// a client still sending sees only this.
+	cutOff bool
 }
 
 // CnosDB error codes, by what they mean for a retry. The first two digits
@@ -87,6 +92,7 @@ var (
 		"050014": true, // timestamp out of range or outside the TTL
 		"050032": true, // empty table name
 		"050034": true, // a point without fields (2.4)
+		"030034": true, // a point older than the TTL: no bucket for it (2.4.3)
 	}
 	configCodes = map[string]bool{
 		"040006": true, // malformed Basic authentication
@@ -363,7 +369,10 @@ func (s *sender) refusesTagless(ans answer) bool {
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(s.respBuf[:n], &ping) != nil || ping.Version == "" {
 		return ans.bare500
 	}
-	return ping.Version == "2.3.0" || strings.HasPrefix(ping.Version, "2.3.0-") || strings.HasPrefix(ping.Version, "2.3.0.")
+	// CnosDB says "2.3.0, revision <git hash>".
+	v, _, _ := strings.Cut(ping.Version, ",")
+	v = strings.TrimSpace(v)
+	return v == "2.3.0" || strings.HasPrefix(v, "2.3.0-") || strings.HasPrefix(v, "2.3.0.")
 }
 
 // index finds where each line of the batch ends (and whether it has tags),
@@ -421,6 +430,7 @@ func (s *sender) post(body []byte) (answer, bool) {
 	serverTries := 0
 	identity := false // this body goes uncompressed: probing the server
 	created := false
+	cutOffs := 0
 	for {
 		if s.ctx.Err() != nil {
 			return answer{}, false
@@ -496,6 +506,17 @@ func (s *sender) post(body []byte) (answer, bool) {
 			}
 			s.failed(ans)
 		default: // transient, config
+			if ans.cutOff && s.ping(s.urlIndex) {
+				// Cut off while sending, by a server that answers: once
+				// may be a restart or a stale connection, twice in a row
+				// is CnosDB's 413 that no client sending at once can read.
+				if cutOffs++; cutOffs >= 2 {
+					s.recovered()
+					return answer{kind: kindTooLarge, reason: "CnosDB closed the connection twice before taking the whole body, while answering pings: " +
+						"taken for its 413 (a body over its write_sql_limit); " + ans.reason}, true
+				}
+				continue
+			}
 			s.failed(ans)
 			s.nextURL()
 		}
@@ -527,7 +548,8 @@ func (s *sender) attempt(body []byte, gzipped bool) answer {
 	s.stats.Requests.Add(1)
 	resp, err := s.c.client.Do(req)
 	if err != nil {
-		return answer{kind: kindTransient, reason: err.Error(), unreachable: isUnreachable(err)}
+		return answer{kind: kindTransient, reason: err.Error(), unreachable: isUnreachable(err),
+			cutOff: errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)}
 	}
 	n, _ := io.ReadFull(resp.Body, s.respBuf)
 	// Drain what is left so the connection can be reused.

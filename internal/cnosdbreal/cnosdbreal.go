@@ -52,9 +52,9 @@ type Server struct {
 	port   int
 	// startArgs are scripts/cnosdb.sh's options for every start.
 	startArgs []string
-	user   string
-	pass   string
-	client *http.Client
+	user      string
+	pass      string
+	client    *http.Client
 
 	mu   sync.Mutex
 	down bool

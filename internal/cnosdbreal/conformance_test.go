@@ -135,6 +135,22 @@ var checks = []check{
 			{body: "_x\\ y,t\\ k=v\\,1 f\\=x=\"a\\\"b\" " + ts(0) + "\nCaps,Tag=V F=1 " + ts(1) + "\n"},
 			{path: "/api/v1/sql", body: "SHOW TABLES", data: true},
 		}, rows: []string{"_x y", "Caps"}},
+	{name: "escapes Telegraf writes", about: "Telegraf's serializer escapes a tab, newline, carriage return or form feed in a name, tag or field key as `\\t`, `\\n`, `\\r`, `\\f`: CnosDB 2.4.3 refuses them (422 040004); a raw newline inside a string field is fine",
+		requests: []request{
+			{body: "esc,site=tab\\there f=1 " + ts(0) + "\n", loose: true},
+			{body: "esc,site=a f\\nkey=1 " + ts(1) + "\n", loose: true},
+			{body: "esc\\rm,site=a f=1 " + ts(2) + "\n", loose: true},
+			{body: "esc,site=a s=\"new\nline\" " + ts(3) + "\n"},
+			{body: "esc,site=a s=\"back\\\\slash \\\"q\\\"\" " + ts(4) + "\n"},
+			{body: "esc,site=a s=\"bad \\n escape\" " + ts(5) + "\n", loose: true},
+		}, rows: []string{"esc"}},
+	{name: "escapes kept", about: "escapes CnosDB 2.4.3 takes but does not remove: `\\\\`, `\\\"` and `\\'` in names and tags; `\\=` in a measurement",
+		requests: []request{
+			{body: "kept,t=back\\\\slash f=1 " + ts(0) + "\n"},
+			{body: "kept,t=q\\\"uote,u=a\\'p f=1 " + ts(1) + "\n"},
+			{body: "kept\\=eq,t=a f=1 " + ts(2) + "\n", loose: true},
+			{body: "kept,t\\\\k=a f=1 " + ts(3) + "\n"},
+		}, rows: []string{"kept"}},
 	{name: "duplicate keys", about: "a tag or field key twice in one line",
 		requests: []request{
 			{body: "k,t=a,t=b f=1,f=2 " + ts(0) + "\n", loose: true},

@@ -23,8 +23,12 @@ func parseLines(d Dialect, body []byte, defaultTime int64) ([]point, error) {
 }
 
 // parseV24 reads the later dialect: standard line protocol with escapes
-// removed and tagless lines allowed, which is what lineprotocol decodes.
+// removed and tagless lines allowed, which is what lineprotocol decodes,
+// once the escapes are ones CnosDB 2.4.3's parser takes.
 func parseV24(body []byte, defaultTime int64) ([]point, error) {
+	if err := checkEscapes24(body); err != nil {
+		return nil, err
+	}
 	var points []point
 	dec := lineprotocol.NewDecoderWithBytes(body)
 	for dec.Next() {
@@ -358,4 +362,94 @@ func numberV230(s string, positive bool) (any, error) {
 		v = -v
 	}
 	return v, nil
+}
+
+// checkEscapes24 refuses what CnosDB 2.4.3's line-protocol parser refuses
+// and line-protocol/v2 takes: a backslash before a character it does not
+// escape. Its parser walks the body with one state per part of a line and
+// takes after a backslash only
+//
+//	measurement          , space \ " '
+//	tag key, tag value,
+//	field key            , space = \ " '
+//	field value          \ " '  (inside a string or not)
+//
+// so the \t, \n, \r and \f that Telegraf's serializer writes for those
+// characters in names, tags and field keys are errors, "unexpect token 't'
+// at N", N the byte's offset in the body.
+func checkEscapes24(body []byte) error {
+	const (
+		lineBegin = iota
+		table
+		tagKey
+		tagValue
+		fieldKey
+		fieldValue
+		timestamp
+	)
+	state := lineBegin
+	var escaped, quoted, comment, skipSpace bool
+	allowed := func(c byte) bool {
+		switch state {
+		case table:
+			return c == ',' || c == ' ' || c == '\\' || c == '"' || c == '\''
+		case fieldValue:
+			return c == '\\' || c == '"' || c == '\''
+		}
+		return c == ',' || c == ' ' || c == '=' || c == '\\' || c == '"' || c == '\''
+	}
+	for i, c := range body {
+		if escaped {
+			if !allowed(c) {
+				return fmt.Errorf("unexpect token '%c' at %d", c, i)
+			}
+			escaped = false
+			continue
+		}
+		switch state {
+		case lineBegin:
+			switch {
+			case comment:
+				comment = c != '\r' && c != '\n'
+			case c == '#':
+				comment = true
+			case c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\f':
+				state = table // this byte is the name's first, taken as it is
+			}
+			continue
+		case table, tagValue, fieldValue:
+			if skipSpace {
+				if c != ' ' {
+					skipSpace = false
+					state = map[int]int{table: fieldKey, tagValue: fieldKey, fieldValue: timestamp}[state]
+				}
+				continue
+			}
+		case timestamp:
+			if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' {
+				state = lineBegin
+			}
+			continue
+		}
+		switch {
+		case c == '\\':
+			escaped = true
+		case state == fieldValue && c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == ',' && (state == table || state == tagValue):
+			state = tagKey
+		case c == ',' && state == fieldValue:
+			state = fieldKey
+		case c == '=' && state == tagKey:
+			state = tagValue
+		case c == '=' && state == fieldKey:
+			state = fieldValue
+		case c == ' ' && (state == table || state == tagValue || state == fieldValue):
+			skipSpace = true
+		case (c == '\r' || c == '\n') && state == fieldValue:
+			state = lineBegin
+		}
+	}
+	return nil
 }

@@ -156,16 +156,17 @@ func writeFile(t *testing.T, dir, name, text string) string {
 }
 
 // waitRows polls the server until it holds n rows of measurement.
-func waitRows(t *testing.T, srv *cnosdbtest.Server, db, measurement string, n int, tg *telegraf) []cnosdbtest.Row {
+func waitRows(t *testing.T, srv cnosdbtest.Target, db, measurement string, n int, tg *telegraf) []cnosdbtest.Row {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		rows := srv.Rows("cnosdb", db, measurement)
-		if len(rows) >= n {
-			return rows
+		if srv.RowCount("cnosdb", db, measurement) >= n {
+			if rows := srv.Rows("cnosdb", db, measurement); len(rows) >= n {
+				return rows
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("CnosDB holds %d rows of %s, want %d\ntelegraf log:\n%s", len(rows), measurement, n, tg.log.String())
+			t.Fatalf("CnosDB holds %d rows of %s, want %d\ntelegraf log:\n%s", srv.RowCount("cnosdb", db, measurement), measurement, n, tg.log.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -183,7 +184,7 @@ func startServer(t *testing.T, opts cnosdbtest.Options) *cnosdbtest.Server {
 
 // childConfigs writes the two children's config files: the guide's
 // kafka_consumer block for topic, plus inputExtra, and an output to srv.
-func childConfigs(t *testing.T, broker, topic string, srv *cnosdbtest.Server, inputExtra string) (inputConf, outputConf string) {
+func childConfigs(t *testing.T, broker, topic string, srv cnosdbtest.Target, inputExtra string) (inputConf, outputConf string) {
 	t.Helper()
 	dir := t.TempDir()
 	inputConf = writeFile(t, dir, "kafka-json.conf", fmt.Sprintf(`
@@ -198,43 +199,47 @@ func childConfigs(t *testing.T, broker, topic string, srv *cnosdbtest.Server, in
 
 func TestGuidePipelineThroughStockTelegraf(t *testing.T) {
 	for name, binary := range telegrafs(t) {
-		t.Run(name, func(t *testing.T) {
-			brokers := kafkatest.Brokers(t)
-			input, output := binaries(t)
-			topic := kafkatest.NewTopic(t, 1)
-			srv := startServer(t, cnosdbtest.Options{Dialect: cnosdbtest.V230})
-			inputConf, outputConf := childConfigs(t, brokers[0], topic, srv, "")
-			tg := startTelegraf(t, binary, "[agent]\n  flush_interval = \"1s\"\n  hostname = \"e2e-host\"\n"+
-				execdBlocks(t, binary, input, inputConf, output, outputConf))
+		for _, be := range backends(t) {
+			t.Run(name+"/"+be.name, func(t *testing.T) { checkGuidePipeline(t, binary, be) })
+		}
+	}
+}
 
-			const n = 500
-			kafkatest.ProduceN(t, brokers, topic, n, func(i int) []byte {
-				return []byte(fmt.Sprintf(`{"pressure":%d.5,"temperature":23.4,"visibility":%d}`, i%10, i))
-			})
-			rows := waitRows(t, srv, "public", "kafka_consumer", n, tg)
-			tg.stop(t)
+func checkGuidePipeline(t *testing.T, binary string, be backend) {
+	brokers := kafkatest.Brokers(t)
+	input, output := binaries(t)
+	topic := kafkatest.NewTopic(t, 1)
+	srv := be.start(t, cnosdbtest.Options{Dialect: cnosdbtest.V230})
+	inputConf, outputConf := childConfigs(t, brokers[0], topic, srv, "")
+	tg := startTelegraf(t, binary, "[agent]\n  flush_interval = \"1s\"\n  hostname = \"e2e-host\"\n"+
+		execdBlocks(t, binary, input, inputConf, output, outputConf))
 
-			seen := map[float64]bool{}
-			for _, row := range rows {
-				if row.Tags["host"] != "e2e-host" || len(row.Tags) != 1 {
-					t.Fatalf("row tags %v, want only host", row.Tags)
-				}
-				keys := make([]string, 0, len(row.Fields))
-				for k := range row.Fields {
-					keys = append(keys, k)
-				}
-				sort.Strings(keys)
-				if strings.Join(keys, ",") != "pressure,temperature,visibility" {
-					t.Fatalf("row fields %v", row.Fields)
-				}
-				seen[row.Fields["visibility"].(float64)] = true
-			}
-			if len(seen) != n || len(rows) != n {
-				t.Fatalf("%d rows, %d distinct messages, want %d", len(rows), len(seen), n)
-			}
-			if log := tg.log.String(); strings.Contains(log, "E! [inputs.execd]") && strings.Contains(log, "skipping message") {
-				t.Fatalf("unexpected errors in telegraf log:\n%s", log)
-			}
-		})
+	const n = 500
+	kafkatest.ProduceN(t, brokers, topic, n, func(i int) []byte {
+		return []byte(fmt.Sprintf(`{"pressure":%d.5,"temperature":23.4,"visibility":%d}`, i%10, i))
+	})
+	rows := waitRows(t, srv, "public", "kafka_consumer", n, tg)
+	tg.stop(t)
+
+	seen := map[float64]bool{}
+	for _, row := range rows {
+		if row.Tags["host"] != "e2e-host" || len(row.Tags) != 1 {
+			t.Fatalf("row tags %v, want only host", row.Tags)
+		}
+		keys := make([]string, 0, len(row.Fields))
+		for k := range row.Fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if strings.Join(keys, ",") != "pressure,temperature,visibility" {
+			t.Fatalf("row fields %v", row.Fields)
+		}
+		seen[row.Fields["visibility"].(float64)] = true
+	}
+	if len(seen) != n || len(rows) != n {
+		t.Fatalf("%d rows, %d distinct messages, want %d", len(rows), len(seen), n)
+	}
+	if log := tg.log.String(); strings.Contains(log, "E! [inputs.execd]") && strings.Contains(log, "skipping message") {
+		t.Fatalf("unexpected errors in telegraf log:\n%s", log)
 	}
 }

@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf/plugins/parsers/json"
+	"github.com/influxdata/telegraf/plugins/serializers/influx"
 
 	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbtest"
 	"github.com/kafka-cnosdb/telegraf-execd/internal/kafkatest"
@@ -58,35 +61,35 @@ func TestParityWithStockTelegraf(t *testing.T) {
 	}
 	messages := bytes.Split(bytes.TrimSpace(corpus), []byte("\n"))
 	for name, binary := range telegrafs(t) {
-		for _, variant := range parityVariants {
-			t.Run(name+"/"+variant.name, func(t *testing.T) {
-				checkParity(t, binary, variant, messages)
-			})
+		for _, be := range backends(t) {
+			for _, variant := range parityVariants {
+				t.Run(name+"/"+be.name+"/"+variant.name, func(t *testing.T) {
+					checkParity(t, binary, be, variant, messages)
+				})
+			}
 		}
 	}
 }
 
-func checkParity(t *testing.T, binary string, variant parityVariant, messages [][]byte) {
+func checkParity(t *testing.T, binary string, be backend, variant parityVariant, messages [][]byte) {
 	dialect := cnosdbtest.V24
 	if variant.guideOnly {
 		messages, dialect = messages[:3], cnosdbtest.V230
 	}
+	servers := map[string]cnosdbtest.Target{}
+	for _, path := range []string{"stock", "ours"} {
+		servers[path] = be.start(t, cnosdbtest.Options{Dialect: dialect, Databases: []string{"telegraf"}, DefaultTTL: -1})
+	}
+	// Stock outputs.http retries a batch CnosDB refuses forever, so a
+	// message whose line CnosDB refuses would leave nothing to compare.
+	messages = withoutRefused(t, servers["stock"], variant, messages)
+
 	brokers := kafkatest.Brokers(t)
 	input, output := binaries(t)
 	topic := kafkatest.NewTopic(t, 1)
 	sentinel := []byte(`{"sentinel":1,"ts":1700000009999,"type":"sentinel","site":"end"}`)
 	all := append(append([][]byte{}, messages...), sentinel)
 	kafkatest.ProduceN(t, brokers, topic, len(all), func(i int) []byte { return all[i] })
-
-	servers := map[string]*cnosdbtest.Server{}
-	for _, path := range []string{"stock", "ours"} {
-		srv, err := cnosdbtest.Start(cnosdbtest.Options{Dialect: dialect, Databases: []string{"telegraf"}, DefaultTTL: -1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer srv.Close()
-		servers[path] = srv
-	}
 	agent := "[agent]\n  flush_interval = \"1s\"\n  hostname = \"parity-host\"\n"
 	// The guide's block; only `version` is added, since stock's default
 	// protocol (0.10.2.0) cannot talk to the Kafka 4 broker.
@@ -193,4 +196,56 @@ func canonicalRow(measurement string, row cnosdbtest.Row, withTime bool) string 
 		ts = " @" + time.Unix(0, row.Time).UTC().Format(time.RFC3339Nano)
 	}
 	return measurement + " " + strings.Join(parts, " ") + ts
+}
+
+// withoutRefused leaves out the messages whose lines, as stock Telegraf
+// would write them (its JSON parser, the host tag, its influx serializer),
+// srv refuses when each is sent alone: CnosDB 2.4.3 refuses the \t, \n,
+// \r and \f escapes Telegraf writes for those characters in tags, and
+// 2.3.0 more. Such a message stops stock outputs.http for good; ours logs
+// the line and goes on (TestErrorTable and the fault suite show it).
+func withoutRefused(t *testing.T, srv cnosdbtest.Target, variant parityVariant, messages [][]byte) [][]byte {
+	t.Helper()
+	parser := variant.parser
+	parser.MetricName = "kafka_consumer"
+	if err := parser.Init(); err != nil {
+		t.Fatal(err)
+	}
+	serializer := &influx.Serializer{}
+	if err := serializer.Init(); err != nil {
+		t.Fatal(err)
+	}
+	srv.CreateDatabase("", "probe")
+	var kept [][]byte
+	for _, m := range messages {
+		metrics, err := parser.Parse(m)
+		if err != nil {
+			kept = append(kept, m) // invalid JSON: dropped by both inputs alike
+			continue
+		}
+		for _, metric := range metrics {
+			metric.AddTag("host", "parity-host")
+		}
+		body, err := serializer.SerializeBatch(metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := http.NewRequest(http.MethodPost, srv.URL()+"/api/v1/write?db=probe", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("root", "")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && len(body) > 0 {
+			t.Logf("left out: CnosDB refuses %q (%d %s)", body, resp.StatusCode, answer)
+			continue
+		}
+		kept = append(kept, m)
+	}
+	return kept
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbreal"
 	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbtest"
 	"github.com/kafka-cnosdb/telegraf-execd/internal/kafkatest"
 )
@@ -169,6 +170,38 @@ func forEachTelegraf(t *testing.T, withOld bool, body func(t *testing.T, tg stoc
 	for _, tg := range telegrafs(t, withOld) {
 		t.Run(tg.version, func(t *testing.T) { body(t, tg) })
 	}
+}
+
+var realSkipOnce sync.Once
+
+// forEachCnosDB runs body against the test server and, when this machine
+// has a real CnosDB binary, against a real CnosDB too (subtests "test" and
+// "real"); without one that is said once per run.
+func forEachCnosDB(t *testing.T, withOld bool, body func(t *testing.T, tg stockTelegraf, real bool)) {
+	kinds := []bool{false}
+	if _, why := cnosdbreal.Binary(); why == "" {
+		kinds = append(kinds, true)
+	} else {
+		realSkipOnce.Do(func() { fmt.Fprintf(os.Stderr, "faults: real CnosDB tier skipped: %s\n", why) })
+	}
+	forEachTelegraf(t, withOld, func(t *testing.T, tg stockTelegraf) {
+		for _, real := range kinds {
+			name := "test"
+			if real {
+				name = "real"
+			}
+			t.Run(name, func(t *testing.T) { body(t, tg, real) })
+		}
+	})
+}
+
+// backendName is "real CnosDB <version>" or "test server", for names and reports.
+func (p *pipeline) backendName() string {
+	if r, ok := p.srv.(*cnosdbreal.Server); ok {
+		v, _, _ := strings.Cut(r.Version(), ",")
+		return "real CnosDB " + v
+	}
+	return "test server " + string(p.fake.Dialect())
 }
 
 // syncBuffer is a log shared by the processes of one scenario.
@@ -365,7 +398,11 @@ func memoryKiB(pid int) (hwm, rss, threads int) {
 type setup struct {
 	partitions int
 	dialect    cnosdbtest.Dialect
-	users      map[string]string // CnosDB users; default root with an empty password
+	users      map[string]string // CnosDB users (password checks on); default root, checks off
+	// real runs the scenario against a real CnosDB (internal/cnosdbreal)
+	// instead of the test server; with users, root gets users["root"] as
+	// its password and password checks are on.
+	real bool
 	// brokers and createTopic replace the shared broker (scenario 1).
 	brokers     []string
 	createTopic func(t *testing.T) string
@@ -374,10 +411,12 @@ type setup struct {
 	agent, input, output, inputExecd, outputExecd string
 	// extra is appended to telegraf.conf (more plugin blocks).
 	extra string
+	// db is the output's database option, when it is not public.
+	db string
 	// inputConfig replaces the input's plugin config and outputURLs the
 	// output's urls line when set (the secrets test).
 	inputConfig func(topic, group string) string
-	outputURLs  func(srv *cnosdbtest.Server) string
+	outputURLs  func(srv cnosdbtest.Target) string
 }
 
 // pipeline is one scenario: a topic, a CnosDB test server and the
@@ -389,8 +428,15 @@ type pipeline struct {
 	brokers []string
 	topic   string
 	group   string
-	srv     *cnosdbtest.Server
+	srv     cnosdbtest.Target
+	// fake is srv when it is the test server (faults can be injected into
+	// it and it counts what it answered), nil on a real CnosDB.
+	fake    *cnosdbtest.Server
 	config  string // path of telegraf.conf
+	// outputConf is the path of the output's plugin config.
+	outputConf string
+	// db is the database the output writes to ("" for public).
+	db string
 	log     *syncBuffer
 	main    *telegraf
 	sent    []int // the numbers that must be stored
@@ -408,6 +454,9 @@ func newPipeline(t *testing.T, name string, tg stockTelegraf, s setup) *pipeline
 	if s.dialect == "" {
 		s.dialect = cnosdbtest.V230
 	}
+	if s.real {
+		name += "-real-cnosdb"
+	}
 	p := &pipeline{t: t, name: name, tg: tg, log: &syncBuffer{}, brokers: s.brokers}
 	if p.brokers == nil {
 		p.brokers = kafkatest.Brokers(t)
@@ -418,12 +467,23 @@ func newPipeline(t *testing.T, name string, tg stockTelegraf, s setup) *pipeline
 		p.topic = kafkatest.NewTopic(t, s.partitions)
 	}
 	p.group = "faults-" + p.topic
-	srv, err := cnosdbtest.Start(cnosdbtest.Options{Dialect: s.dialect, Users: s.users})
-	if err != nil {
-		t.Fatal(err)
+	if s.real {
+		real := cnosdbreal.Start(t, cnosdbreal.Options{Password: s.users["root"]})
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("real CnosDB log (tail):\n%s", real.Log())
+			}
+		})
+		p.srv = real
+	} else {
+		srv, err := cnosdbtest.Start(cnosdbtest.Options{Dialect: s.dialect, Users: s.users})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		p.srv, p.fake = srv, srv
 	}
-	t.Cleanup(func() { srv.Close() })
-	p.srv = srv
+	srv := p.srv
 
 	dir := t.TempDir()
 	inputConf := fmt.Sprintf(`[[inputs.kafka_consumer]]
@@ -440,9 +500,14 @@ func newPipeline(t *testing.T, name string, tg stockTelegraf, s setup) *pipeline
 	if s.outputURLs != nil {
 		urls = s.outputURLs(srv)
 	}
+	if s.db != "" {
+		urls += fmt.Sprintf("\n  database = %q", s.db)
+		p.db = s.db
+	}
 	outputConf := fmt.Sprintf("[[outputs.cnosdb]]\n  %s\n%s", urls, s.output)
 	inputPath := writeFile(t, dir, "kafka-json.conf", inputConf)
 	outputPath := writeFile(t, dir, "cnosdb.conf", outputConf)
+	p.outputConf = outputPath
 	p.config = writeFile(t, dir, "telegraf.conf", fmt.Sprintf(`[agent]
   interval = "1s"
   flush_interval = "1s"
@@ -549,7 +614,7 @@ func (p *pipeline) sendAsync(from, to, rate int) <-chan struct{} {
 // without an n tag are counted under -1.
 func (p *pipeline) storedCounts() map[int]int {
 	counts := map[int]int{}
-	for _, row := range p.srv.Rows("", "", "kafka_consumer") {
+	for _, row := range p.srv.Rows("", p.db, "kafka_consumer") {
 		n := -1
 		if v, ok := row.Tags["n"]; ok {
 			fmt.Sscan(v, &n) //nolint:errcheck // -1 when not a number
@@ -585,4 +650,34 @@ func (p *pipeline) waitStored(stall, timeout time.Duration) bool {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// outage takes CnosDB down for d while the pipeline runs, brings it back,
+// and returns how long after its return the first new row was stored: the
+// output's delay in noticing (polled every 50 ms; -1 if none came within a
+// minute).
+func (p *pipeline) outage(d time.Duration) time.Duration {
+	p.t.Helper()
+	before := p.srv.RowCount("", p.db, "kafka_consumer")
+	p.srv.Down()
+	time.Sleep(d)
+	if err := p.srv.Up(); err != nil {
+		p.t.Fatal(err)
+	}
+	up := time.Now()
+	for time.Since(up) < time.Minute {
+		if p.srv.RowCount("", p.db, "kafka_consumer") > before {
+			return time.Since(up)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return -1
+}
+
+// recoveryNote says what outage measured, for the report.
+func recoveryNote(d time.Duration) string {
+	if d < 0 {
+		return "no row stored within a minute of CnosDB's return"
+	}
+	return fmt.Sprintf("first row stored %s after CnosDB answered again", d.Round(10*time.Millisecond))
 }

@@ -61,7 +61,7 @@ func TestNoSecretInLogs(t *testing.T) {
   log_level = "debug"
 `, saslBrokers[0], topic, group, user, kafkaPassword)
 			},
-			outputURLs: func(srv *cnosdbtest.Server) string {
+			outputURLs: func(srv cnosdbtest.Target) string {
 				// The first address refuses connections: every write starts
 				// with an error there.
 				return fmt.Sprintf("urls = [\"http://127.0.0.1:9\", %q]", srv.URL())
@@ -92,7 +92,7 @@ func TestNoSecretInLogs(t *testing.T) {
 		p.send(0, 500, 0)
 		p.waitStored(30*time.Second, 2*time.Minute)
 		// Error paths of the output with the password in use.
-		p.srv.FailWrites(422, `{"error_code":"010016","error_message":"Auth error: Access denied for user 'root' (using password) "}`, 3)
+		p.fake.FailWrites(422, `{"error_code":"010016","error_message":"Auth error: Access denied for user 'root' (using password) "}`, 3)
 		p.send(500, 1000, 200)
 		p.srv.Down()
 		time.Sleep(3 * time.Second)

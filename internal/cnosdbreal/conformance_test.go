@@ -204,7 +204,7 @@ var checks = []check{
 			{body: "a,host=a f=1 " + ts(0) + "\n", auth: "root:wrong"},
 			{body: "a,host=a f=2 " + ts(1) + "\n"},
 		}, rows: []string{"a"}},
-	{name: "authentication, checks on", about: "auth_enabled = true and a password for root: the same requests",
+	{name: "authentication, checks on", about: "auth_enabled = true and a password for root: the same requests; an unknown tenant is then refused as a wrong password is",
 		authOn: true, requests: []request{
 			{body: "a,host=a f=1 " + ts(0) + "\n", auth: "none"},
 			{body: "a,host=a f=1 " + ts(0) + "\n", auth: "Bearer abc"},
@@ -213,6 +213,8 @@ var checks = []check{
 			{body: "a,host=a f=1 " + ts(0) + "\n", auth: "root:"},
 			{body: "a,host=a f=2 " + ts(1) + "\n"},
 			{path: "/api/v1/sql", body: "SELECT * FROM a", auth: "root:wrong"},
+			{query: "db=public&tenant=nosuch", body: "a,host=a f=1 " + ts(0) + "\n"},
+			{path: "/api/v1/sql", query: "db=public&tenant=nosuch", body: "SHOW DATABASES"},
 		}, rows: []string{"a"}},
 	{name: "methods and paths", about: "GET on write, an unknown path",
 		noDatabase: true, requests: []request{

@@ -478,6 +478,14 @@ func (s *Server) authenticate(r *http.Request) *apiError {
 	if want != pass && !s.opts.noPasswordChecks {
 		return errAccessDenied(s.opts.Dialect, user)
 	}
+	// 2.4 looks the user up in the request's tenant; with password checks
+	// on, a missing tenant is refused in the same words as a password.
+	if tenant := queryParam(r, "tenant", defaultTenant); s.opts.Dialect != V230 && !s.store.tenantExists(tenant) {
+		if !s.opts.noPasswordChecks {
+			return errAccessDenied(s.opts.Dialect, user)
+		}
+		return errTenantNotFound(s.opts.Dialect, tenant)
+	}
 	return nil
 }
 

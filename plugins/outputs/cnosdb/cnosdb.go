@@ -114,6 +114,7 @@ type CnosDB struct {
 	// Set by Init.
 	endpoints  []endpoint
 	authHeader string
+	user       string // for messages; the password is never kept apart
 	header     http.Header
 	hostHeader string
 	gzip       bool
@@ -462,6 +463,7 @@ func (c *CnosDB) initAuth() error {
 	if err != nil {
 		return fmt.Errorf("password: %w", err)
 	}
+	c.user = user
 	// CnosDB wants an Authorization header even with an empty password.
 	c.authHeader = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 	return nil

@@ -157,7 +157,7 @@ func seedLines(m string, n, from int) string {
 
 // pressures lists the pressure fields stored for m, sorted, as the index
 // i of the line that wrote them: which lines arrived.
-func pressures(s *cnosdbtest.Server, db, m string) []int {
+func pressures(s cnosdbtest.Target, db, m string) []int {
 	var out []int
 	for _, row := range s.Rows("", db, m) {
 		if f, ok := row.Fields["pressure"].(float64); ok {
@@ -194,7 +194,7 @@ func sameInts(a, b []int) bool {
 	return true
 }
 
-func wantStored(t *testing.T, s *cnosdbtest.Server, db, m string, want []int) {
+func wantStored(t *testing.T, s cnosdbtest.Target, db, m string, want []int) {
 	t.Helper()
 	got := pressures(s, db, m)
 	if !sameInts(got, want) {

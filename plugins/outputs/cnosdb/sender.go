@@ -506,6 +506,9 @@ func (s *sender) post(body []byte) (answer, bool) {
 			}
 			s.failed(ans)
 		default: // transient, config
+			if ans.kind == kindConfig {
+				ans.reason = s.c.explainRefusal(ans.reason)
+			}
 			if ans.cutOff && s.ping(s.urlIndex) {
 				// Cut off while sending, by a server that answers: once
 				// may be a restart or a stale connection, twice in a row
@@ -524,6 +527,28 @@ func (s *sender) post(body []byte) (answer, bool) {
 			return answer{}, false
 		}
 	}
+}
+
+// explainRefusal adds to CnosDB's words which options may be at fault:
+// CnosDB with password checks on refuses an unknown user, a wrong password
+// and an unknown tenant alike ("Access denied ... username or password
+// invalid"), and names no option either way.
+func (c *CnosDB) explainRefusal(reason string) string {
+	var hint string
+	switch {
+	case strings.Contains(reason, "Access denied"):
+		hint = fmt.Sprintf("check username (%q) and password", c.user)
+		if c.Tenant != defaultTenant {
+			hint += fmt.Sprintf(", and tenant (%q): CnosDB with password checks refuses an unknown tenant in the same words", c.Tenant)
+		}
+	case strings.Contains(reason, "The tenant") && strings.Contains(reason, "not found"):
+		hint = fmt.Sprintf("check tenant (%q)", c.Tenant)
+	case strings.Contains(reason, "The user") && strings.Contains(reason, "not found"):
+		hint = fmt.Sprintf("check username (%q)", c.user)
+	default:
+		return reason
+	}
+	return reason + " (" + hint + ")"
 }
 
 // attempt sends body once to the current URL.

@@ -431,15 +431,15 @@ type pipeline struct {
 	srv     cnosdbtest.Target
 	// fake is srv when it is the test server (faults can be injected into
 	// it and it counts what it answered), nil on a real CnosDB.
-	fake    *cnosdbtest.Server
-	config  string // path of telegraf.conf
+	fake   *cnosdbtest.Server
+	config string // path of telegraf.conf
 	// outputConf is the path of the output's plugin config.
 	outputConf string
 	// db is the database the output writes to ("" for public).
-	db string
-	log     *syncBuffer
-	main    *telegraf
-	sent    []int // the numbers that must be stored
+	db   string
+	log  *syncBuffer
+	main *telegraf
+	sent []int // the numbers that must be stored
 	// optional numbers may be stored or not (the 10,000-level nesting).
 	optional []int
 	started  time.Time

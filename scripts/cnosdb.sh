@@ -2,7 +2,8 @@
 # Runs a real CnosDB server (singleton mode, loopback only) for the tests,
 # the demo and the benchmark, from a binary found on this machine.
 #
-#   scripts/cnosdb.sh path                      print the binary the tests use; exit 1 saying why there is none
+#   scripts/cnosdb.sh path [--version V]        print the binary the tests use; exit 1 saying why there is none
+#   scripts/cnosdb.sh versions                  list the binaries found, newest first: VERSION PATH
 #   scripts/cnosdb.sh install FILE              keep a CnosDB binary (or .gz/.xz/.zst/.tar.gz of one) in the cache
 #   scripts/cnosdb.sh start [--dir D] [--port P] [--auth] [--max-body SIZE] [--fresh]
 #                                               start a server on D, wait until /api/v1/ping answers
@@ -16,7 +17,8 @@
 # Where the binary comes from, first found wins:
 #   1. $CNOSDB_BIN;
 #   2. the cache, $KAFKA_CNOSDB_CACHE/cnosdb/<version>/cnosdb (default cache
-#      ~/.cache/kafka-cnosdb), newest version first;
+#      ~/.cache/kafka-cnosdb), newest version first, or the one --version (or
+#      $CNOSDB_VERSION) names, for every command that runs a server;
 #   3. ../shared/cnosdb/ beside the repository: a `cnosdb` binary, or a
 #      cnosdb*.gz, *.xz, *.zst, *.tar.gz or *.tgz holding one, unpacked into the
 #      cache on first use.
@@ -26,9 +28,10 @@
 # `install`. Nothing here downloads or builds CnosDB.
 #
 # The server: `cnosdb run -M singleton` with a config this script writes into
-# D/cnosdb.toml at every start (data, WAL and logs under D; HTTP on P, its
-# meta service on P+1, gRPC on P+2, 127.0.0.1 only; usage reporting and
-# self-metrics off; 2 CPUs, 2 GiB). --auth turns on password checks
+# D/cnosdb.toml at every start, in the layout of the binary's version (2.3.x
+# or 2.4.x): data, WAL and logs under D; HTTP on P, its meta service on P+1,
+# gRPC on P+2 (2.3 also flight on P+3, TCP on P+4), 127.0.0.1 only; usage
+# reporting and self-metrics off; 2 CPUs, 2 GiB. --auth turns on password checks
 # (auth_enabled; root's password is whatever was set with ALTER USER); without
 # it CnosDB takes any password. --max-body sets the largest write body
 # (write_sql_limit, default 160M; e.g. 64K). --fresh wipes D's data first. Default D:
@@ -44,6 +47,7 @@ readonly STOP_TIMEOUT=20
 
 dir=${KAFKA_CNOSDB_STATE:-/tmp/kafka-cnosdb}/cnosdb
 port=${CNOSDB_PORT:-18902}
+want=${CNOSDB_VERSION:-}
 
 log() { printf 'cnosdb.sh: %s\n' "$*" >&2; }
 die() {
@@ -51,7 +55,7 @@ die() {
 	exit 1
 }
 usage() {
-	sed -n '2,35s/^# \{0,1\}//p' "$0" >&2
+	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p;}' "$0" >&2
 	exit 2
 }
 now_ms() { date +%s%3N; }
@@ -107,12 +111,21 @@ keep() {
 	echo "$CACHE_ROOT/$version/cnosdb"
 }
 
-# find_binary prints the binary to use, or says on stderr why there is none.
+# find_binary prints the binary to use (of version $want when set), or says
+# on stderr why there is none.
 find_binary() {
 	if [[ -n ${CNOSDB_BIN:-} ]]; then
 		[[ -x $CNOSDB_BIN ]] || die "CNOSDB_BIN=$CNOSDB_BIN is not an executable file"
+		if [[ -n $want && $(version_of "$CNOSDB_BIN") != "$want" ]]; then
+			die "CNOSDB_BIN=$CNOSDB_BIN is CnosDB $(version_of "$CNOSDB_BIN"), not $want"
+		fi
 		echo "$CNOSDB_BIN"
 		return
+	fi
+	if [[ -n $want ]]; then
+		[[ -x $CACHE_ROOT/$want/cnosdb ]] && { echo "$CACHE_ROOT/$want/cnosdb"; return; }
+		log "no CnosDB $want in $CACHE_ROOT (scripts/cnosdb.sh versions lists what is there)"
+		return 1
 	fi
 	local cached
 	cached=$(ls -d "$CACHE_ROOT"/*/cnosdb 2>/dev/null | sort -V -r | head -n 1 || true)
@@ -151,9 +164,74 @@ recorded_port() {
 	if [[ -f $dir/port ]]; then cat "$dir/port"; else echo "$port"; fi
 }
 
-write_config() {
+# bytes_of 64K prints 65536.
+bytes_of() {
+	local n=${1%[KMG]}
+	case $1 in
+	*K) echo $((n << 10)) ;;
+	*M) echo $((n << 20)) ;;
+	*G) echo $((n << 30)) ;;
+	*) echo "$n" ;;
+	esac
+}
+
+# write_config_23 writes the config layout of CnosDB 2.3.x.
+write_config_23() {
 	local auth=$1 max_body=$2
+	cat >"$dir/cnosdb.toml" <<EOF
+# Written by scripts/cnosdb.sh at every start (CnosDB 2.3 layout); edits are lost.
+reporting_disabled = true
+host = "127.0.0.1"
+
+[deployment]
+mode = "singleton"
+cpu = 2
+memory = 2
+
+[query]
+auth_enabled = $auth
+write_sql_limit = $(bytes_of "$max_body")
+
+[storage]
+path = "$dir/data"
+
+[wal]
+path = "$dir/wal"
+
+[cache]
+
+[log]
+level = "info"
+path = "$dir/log"
+
+[security]
+
+[heartbeat]
+
+[cluster]
+name = "kafka-cnosdb-test"
+meta_service_addr = ["127.0.0.1:$((port + 1))"]
+http_listen_port = $port
+grpc_listen_port = $((port + 2))
+flight_rpc_listen_port = $((port + 3))
+tcp_listen_port = $((port + 4))
+
+[node_basic]
+store_metrics = false
+
+[hinted_off]
+path = "$dir/hh"
+EOF
+}
+
+write_config() {
+	local auth=$1 max_body=$2 version=$3
 	mkdir -p "$dir/data" "$dir/wal" "$dir/log"
+	echo "$port" >"$dir/port"
+	if [[ $version == 2.3.* ]]; then
+		write_config_23 "$auth" "$max_body"
+		return
+	fi
 	cat >"$dir/cnosdb.toml" <<EOF
 # Written by scripts/cnosdb.sh at every start; edits are lost.
 [global]
@@ -189,7 +267,6 @@ http_listen_port = $port
 grpc_listen_port = $((port + 2))
 enable_report = false
 EOF
-	echo "$port" >"$dir/port"
 }
 
 ping_ok() { curl -fsS -m 2 "http://127.0.0.1:$1/api/v1/ping" >/dev/null 2>&1; }
@@ -204,13 +281,14 @@ cmd_start() {
 	if $fresh; then
 		rm -rf "$dir"
 	fi
-	local p
-	for p in "$port" $((port + 1)) $((port + 2)); do
+	local p version
+	for p in $(seq "$port" $((port + 4))); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			die "port $p is in use: pick another with --port (HTTP on P, meta on P+1, gRPC on P+2)"
+			die "port $p is in use: pick another with --port (P to P+4 are used)"
 		fi
 	done
-	write_config "$auth" "$max_body"
+	version=$(version_of "$bin") || die "$bin: \`cnosdb --version\` failed"
+	write_config "$auth" "$max_body" "$version"
 	printf '\n===== %s starting %s =====\n' "$(date '+%F %T')" "$bin" >>"$dir/cnosdb.out"
 	# setsid: a Ctrl-C meant for the caller must not reach the server.
 	(cd "$dir" && exec setsid "$bin" run --config "$dir/cnosdb.toml" -M singleton </dev/null >>"$dir/cnosdb.out" 2>&1 9>&-) &
@@ -267,6 +345,18 @@ cmd_status() {
 	return 3
 }
 
+cmd_versions() {
+	local bin
+	if [[ -n ${CNOSDB_BIN:-} ]]; then
+		echo "$(version_of "$CNOSDB_BIN" || echo '?') $CNOSDB_BIN"
+		return
+	fi
+	bin=$(find_binary) || return 1 # unpacks ../shared/cnosdb/ into an empty cache
+	for bin in $(ls -d "$CACHE_ROOT"/*/cnosdb 2>/dev/null | sort -V -r); do
+		[[ -x $bin ]] && echo "$(basename "$(dirname "$bin")") $bin"
+	done
+}
+
 cmd_env() {
 	local bin
 	bin=$(find_binary)
@@ -287,6 +377,7 @@ main() {
 		--dir) dir=${2:?--dir needs a directory}; shift 2 ;;
 		--port) port=${2:?--port needs a port}; port_set=true; shift 2 ;;
 		--db) db=${2:?--db needs a database}; shift 2 ;;
+		--version) want=${2:?--version needs a version}; shift 2 ;;
 		--auth) auth=true; shift ;;
 		--max-body) max_body=${2:?--max-body needs a size}; shift 2 ;;
 		--fresh) fresh=true; shift ;;
@@ -305,6 +396,7 @@ main() {
 	$port_set || [[ ! -f $dir/port ]] || port=$(<"$dir/port")
 	case $cmd in
 	path) find_binary ;;
+	versions) cmd_versions ;;
 	install) [[ ${#rest[@]} -eq 1 ]] || usage; keep "${rest[0]}" >/dev/null ;;
 	start)
 		[[ $max_body =~ ^[0-9]+[KMG]?$ ]] || die "bad --max-body: $max_body (e.g. 64K, 160M)"

@@ -36,6 +36,9 @@ import (
 
 // Options choose how the server starts.
 type Options struct {
+	// Version picks a binary of the cache by its version ("2.3.0"); the
+	// default is the newest found.
+	Version string
 	// Password, when set, turns on CnosDB's password checks (auth_enabled)
 	// with this password for root. Without it CnosDB takes any password.
 	Password string
@@ -43,6 +46,11 @@ type Options struct {
 	// ("64K"); default 160M.
 	MaxBody string
 }
+
+// ErrNoPasswordChecks: a 2.3 singleton forgets its users' passwords when it
+// restarts (root comes back with none, "Auth error: Password not set"), and
+// password checks (auth_enabled) need a restart: it cannot check one.
+var ErrNoPasswordChecks = errors.New("cnosdbreal: CnosDB 2.3 cannot be started with password checks (a singleton forgets passwords across the restart that auth_enabled needs)")
 
 // Server is one real CnosDB, singleton mode, on loopback, with its data in
 // a directory of its own.
@@ -66,6 +74,7 @@ var (
 	findOnce   sync.Once
 	binary     string
 	missingWhy string
+	versions   []string
 )
 
 // scriptPath is scripts/cnosdb.sh of this repository.
@@ -90,8 +99,26 @@ func Binary() (path, why string) {
 			return
 		}
 		binary = strings.TrimSpace(string(out))
+		list, err := exec.Command("bash", scriptPath(), "versions").Output()
+		if err != nil {
+			missingWhy = "scripts/cnosdb.sh versions: " + err.Error()
+			binary = ""
+			return
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(list)), "\n") {
+			if v, _, ok := strings.Cut(line, " "); ok {
+				versions = append(versions, v)
+			}
+		}
 	})
 	return binary, missingWhy
+}
+
+// Versions lists the versions of the real CnosDB binaries found, newest
+// first: each can be started with Options.Version.
+func Versions() []string {
+	Binary()
+	return versions
 }
 
 // Available reports whether a real CnosDB can be started here.
@@ -129,7 +156,7 @@ func Launch(dir string, opts Options) (*Server, error) {
 	if path, why := Binary(); path == "" {
 		return nil, errors.New(why)
 	}
-	port, err := freePorts(3)
+	port, err := freePorts(5)
 	if err != nil {
 		return nil, err
 	}
@@ -143,7 +170,17 @@ func Launch(dir string, opts Options) (*Server, error) {
 	if opts.MaxBody != "" {
 		s.startArgs = append(s.startArgs, "--max-body", opts.MaxBody)
 	}
+	if opts.Version != "" {
+		s.startArgs = append(s.startArgs, "--version", opts.Version)
+	}
 	if opts.Password != "" {
+		version := opts.Version
+		if version == "" && len(Versions()) > 0 {
+			version = Versions()[0]
+		}
+		if strings.HasPrefix(version, "2.3.") {
+			return nil, ErrNoPasswordChecks
+		}
 		// CnosDB sets a password only through SQL, and checks it only with
 		// auth_enabled: set it on a first run, then start again with checks.
 		if err := s.start("--fresh"); err != nil {
@@ -174,7 +211,8 @@ func (s *Server) start(extra ...string) error {
 }
 
 // freePorts finds n consecutive free ports on loopback and returns the
-// first: the HTTP port, then the meta service's and gRPC's.
+// first: the HTTP port, then the meta service's, gRPC's, and in 2.3 the
+// flight and TCP services'.
 func freePorts(n int) (int, error) {
 	for range 50 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -391,9 +429,17 @@ func (s *Server) describe(tenant, db, measurement string) ([]column, error) {
 	}
 	cols := make([]column, 0, len(rows))
 	for _, r := range rows {
-		name, _ := r["column_name"].(string)
-		typ, _ := r["data_type"].(string)
-		kind, _ := r["column_type"].(string)
+		// 2.3.0 heads them COLUMN_NAME, DATA_TYPE, COLUMN_TYPE.
+		get := func(key string) string {
+			for k, v := range r {
+				if strings.EqualFold(k, key) {
+					s, _ := v.(string)
+					return s
+				}
+			}
+			return ""
+		}
+		name, typ, kind := get("column_name"), get("data_type"), get("column_type")
 		cols = append(cols, column{name: name, dataType: strings.ToUpper(typ), kind: strings.ToUpper(kind)})
 	}
 	return cols, nil

@@ -107,11 +107,8 @@ func (r *result) render(f resultFormat, d Dialect) []byte {
 	case formatNDJSON:
 		return r.renderJSON(d, false)
 	case formatTable:
-		if d != V230 {
-			// 2.4.3 leaves out the last newline.
-			return bytes.TrimSuffix(r.renderTable(), []byte("\n"))
-		}
-		return r.renderTable()
+		// 2.3.0 and 2.4.3 leave out the last newline.
+		return bytes.TrimSuffix(r.renderTable(), []byte("\n"))
 	}
 	return r.renderSeparated(',')
 }
@@ -163,7 +160,6 @@ type timeStyle uint8
 const (
 	csvTime   timeStyle = iota // %Y-%m-%dT%H:%M:%S.%9f
 	debugTime                  // chrono NaiveDateTime Debug: T, fraction only as long as needed
-	spaceTime                  // chrono NaiveDateTime Display: as debugTime with a space
 )
 
 func appendScalar(b []byte, c cell, ts timeStyle) []byte {
@@ -189,8 +185,6 @@ func appendTime(b []byte, ns int64, style timeStyle) []byte {
 	switch style {
 	case csvTime:
 		return t.AppendFormat(b, "2006-01-02T15:04:05.000000000")
-	case spaceTime:
-		b = t.AppendFormat(b, "2006-01-02 15:04:05")
 	default:
 		b = t.AppendFormat(b, "2006-01-02T15:04:05")
 	}
@@ -351,19 +345,15 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 // renderJSON follows the two Arrow JSON writers CnosDB shipped: 2.3.0 (arrow
-// 36) builds serde_json maps, so keys come out sorted and times use chrono's
-// Display ("2023-01-02 03:04:05.5"); 2.4 (arrow 42) writes times as
-// "2023-01-02T03:04:05.500". Both sort the keys (2.4.3 seen doing so) and
-// leave out nulls.
+// 36) and 2.4 (arrow 42) both sort the keys, write times as
+// "2023-01-02T03:04:05.500" (a real 2.3.0 and 2.4.3 seen doing so) and leave
+// out nulls.
 func (r *result) renderJSON(d Dialect, array bool) []byte {
 	order := make([]int, len(r.columns))
 	for i := range order {
 		order[i] = i
 	}
 	style := debugTime
-	if d == V230 {
-		style = spaceTime
-	}
 	sort.SliceStable(order, func(i, j int) bool { return r.columns[order[i]] < r.columns[order[j]] })
 	var b []byte
 	if array {

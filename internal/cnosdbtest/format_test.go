@@ -73,7 +73,7 @@ func TestTimeStyles(t *testing.T) {
 		{base, debugTime, "2023-11-14T22:13:20"},
 		{base + 5e7, debugTime, "2023-11-14T22:13:20.050"},
 		{base + 5e4, debugTime, "2023-11-14T22:13:20.000050"},
-		{base + 5, spaceTime, "2023-11-14 22:13:20.000000005"},
+		{base + 5, debugTime, "2023-11-14T22:13:20.000000005"},
 		{-1, csvTime, "1969-12-31T23:59:59.999999999"},
 	}
 	for _, tc := range tests {

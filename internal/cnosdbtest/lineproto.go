@@ -103,185 +103,223 @@ func sortDedup(p *point) {
 
 var errV230Syntax = errors.New("line protocol parse error")
 
-// parseV230 follows the 2.3.0 parser token by token within each line: names,
-// tag keys and values keep their backslashes, string values keep their
-// escapes, the measurement is everything up to the first comma after the
-// first letter or digit, and a line needs at least one tag.
+// parseV230 reads a body the way CnosDB 2.3.0's tokenizer does: over the
+// whole body, not line by line, one token after another, each skipping
+// what comes before it, so that a malformed line runs into the next one
+// instead of failing (a real 2.3.0, compared by the conformance test, does
+// exactly that):
 //
-// Unlike 2.3.0 it never lets a token run into the next line (2.3.0 can, for
-// example taking the next line's first digits as the timestamp of a line
-// that has none); such bodies are garbage there either way.
+//   - the measurement starts at the first letter, digit or backslash and
+//     runs to the next comma, escaped or not, across newlines: a line
+//     without tags takes the next line's text up to its first comma as
+//     its name, and the body is stored with a garbage table; only a
+//     tagless last line fails (500);
+//   - tags start at a letter, digit or backslash and end at an unescaped
+//     space; names and values keep their backslashes;
+//   - fields end at a space outside quotes or at any newline, even inside
+//     a quoted string (so a string holding a newline fails to parse);
+//   - the timestamp is the next run of digits (with a '-' first), wherever
+//     it is: a line without one takes the next line's first digits.
 func parseV230(body string, defaultTime int64) ([]point, error) {
 	var points []point
-	for len(body) > 0 {
-		line := body
-		if i := strings.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i], body[i+1:]
-		} else {
-			body = ""
+	for pos := 0; pos <= len(body); {
+		name, n, ok := measurementV230(body[pos:])
+		if !ok {
+			break
 		}
-		p, ok, err := parseLineV230(line, defaultTime)
-		if err != nil {
+		p := point{measurement: name}
+		if pos += n; pos >= len(body) {
+			return nil, errV230Syntax
+		}
+		if p.tags, n, ok = tagSetV230(body[pos:]); !ok {
+			return nil, errV230Syntax
+		}
+		if pos += n; pos >= len(body) {
+			return nil, errV230Syntax
+		}
+		var err error
+		if p.fields, n, err = fieldSetV230(body[pos:]); err != nil {
 			return nil, err
 		}
-		if ok {
-			points = append(points, p)
+		pos += n
+		p.ts = defaultTime
+		if pos < len(body) {
+			if digits, n, ok := timestampV230(body[pos:]); ok {
+				if p.ts, err = strconv.ParseInt(digits, 10, 64); err != nil {
+					return nil, errV230Syntax
+				}
+				pos += n
+			}
 		}
+		sortDedup(&p)
+		points = append(points, p)
 	}
 	return points, nil
 }
 
 func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }
 
-// startOf finds the first rune for which ok is true.
-func startOf(s string, ok func(rune) bool) int {
+// measurementV230 returns the measurement and how far past its comma the
+// tags begin (len+1 when there is no comma: the body then fails).
+func measurementV230(s string) (string, int, bool) {
+	begin := -1
 	for i, r := range s {
-		if ok(r) {
-			return i
+		switch {
+		case begin < 0 && (r == '\\' || isAlnum(r)):
+			begin = i
+		case begin >= 0 && r == ',':
+			return s[begin:i], i + 1, true
 		}
 	}
-	return -1
+	if begin < 0 {
+		return "", 0, false
+	}
+	return s[begin:], len(s) + 1, true
 }
 
-func parseLineV230(line string, defaultTime int64) (point, bool, error) {
-	var p point
-	start := startOf(line, func(r rune) bool { return r == '\\' || isAlnum(r) })
-	if start < 0 {
-		return p, false, nil // nothing that could begin a measurement
-	}
-	line = line[start:]
-	comma := strings.IndexByte(line, ',')
-	if comma < 0 {
-		return p, false, errV230Syntax // no tag set
-	}
-	p.measurement = line[:comma]
-	rest := line[comma+1:]
-
-	// Tag set: pairs split at unescaped commas, ended by an unescaped space.
-	tagStart := startOf(rest, func(r rune) bool { return r == '\\' || isAlnum(r) })
-	if tagStart < 0 {
-		return p, false, errV230Syntax
-	}
-	rest = rest[tagStart:]
-	escaped := false
-	pairStart, eq, end := 0, -1, -1
-	for i := 0; i < len(rest) && end < 0; i++ {
-		c := rest[i]
-		if !escaped && c == '\\' {
-			escaped = true
-			continue
+// tagSetV230 returns the tags and how far past their closing space the
+// fields begin.
+func tagSetV230(s string) ([]tagPair, int, bool) {
+	var tags []tagPair
+	escaped, started := false, false
+	keyStart, eq, valueStart, end := 0, -1, -1, -1
+	pair := func(stop int) bool {
+		if eq < keyStart || valueStart < 0 || valueStart > stop {
+			return false // 2.3.0 panics on such slices: the request fails
 		}
-		if !escaped {
-			switch c {
-			case '=':
-				eq = i
-			case ',', ' ':
-				if eq < pairStart || eq == pairStart {
-					return p, false, errV230Syntax
-				}
-				p.tags = append(p.tags, tagPair{key: rest[pairStart:eq], value: rest[eq+1 : i]})
-				pairStart, eq = i+1, -1
-				if c == ' ' {
-					end = i
-				}
+		tags = append(tags, tagPair{key: s[keyStart:eq], value: s[valueStart:stop]})
+		return true
+	}
+	for i, r := range s {
+		if !escaped && r == '\\' {
+			escaped = true
+			if !started {
+				started, keyStart = true, i
 			}
-		}
-		escaped = false
-	}
-	if end < 0 {
-		return p, false, errV230Syntax // no field set after the tags
-	}
-	rest = rest[end+1:]
-
-	// Field set: pairs split at commas outside quotes, ended by a space
-	// outside quotes. A backslash escapes the next character only for the
-	// purpose of quote matching, exactly as 2.3.0 scans it.
-	fieldStart := startOf(rest, func(r rune) bool { return r == '\\' || isAlnum(r) })
-	if fieldStart < 0 {
-		return p, false, errV230Syntax
-	}
-	rest = rest[fieldStart:]
-	escaped, quoted := false, false
-	pairStart, eq, end = 0, -1, len(rest)
-	pushField := func(i int) error {
-		if eq < pairStart {
-			return errV230Syntax
-		}
-		v, err := parseFieldV230(rest[eq+1 : i])
-		if err != nil {
-			return err
-		}
-		p.fields = append(p.fields, fieldPair{key: rest[pairStart:eq], value: v})
-		pairStart, eq = i+1, -1
-		return nil
-	}
-scan:
-	for i := 0; i < len(rest); i++ {
-		c := rest[i]
-		if c == '\\' {
-			escaped = true
 			continue
 		}
 		switch {
-		case !escaped && c == '"':
-			quoted = !quoted
-		case quoted:
-		case c == '=':
-			eq = i
-		case c == ',':
-			if err := pushField(i); err != nil {
-				return p, false, err
+		case !started:
+			if isAlnum(r) {
+				started, keyStart = true, i
 			}
-		case c == ' ':
+		case !escaped && r == '=':
+			if eq, valueStart = i, i+1; i+1 >= len(s) {
+				return nil, 0, false
+			}
+		case !escaped && r == ',':
+			if !pair(i) || i+1 >= len(s) {
+				return nil, 0, false
+			}
+			keyStart = i + 1
+		case !escaped && r == ' ':
 			end = i
-			break scan
 		}
 		escaped = false
-	}
-	if err := pushField(end); err != nil {
-		return p, false, err
-	}
-
-	p.ts = defaultTime
-	if end < len(rest) {
-		ts, ok, err := timestampV230(rest[end+1:])
-		if err != nil {
-			return p, false, err
-		}
-		if ok {
-			p.ts = ts
-		}
-	}
-	sortDedup(&p)
-	return p, true, nil
-}
-
-// timestampV230 takes the first run of digits (optionally after '-') as the
-// timestamp, skipping anything before it as 2.3.0 does.
-func timestampV230(s string) (int64, bool, error) {
-	begin := startOf(s, func(r rune) bool { return r == '-' || unicode.IsNumber(r) })
-	if begin < 0 {
-		if strings.TrimSpace(s) != "" {
-			return 0, false, errV230Syntax
-		}
-		return 0, false, nil
-	}
-	stop := len(s)
-	for i, r := range s[begin+1:] {
-		if !unicode.IsNumber(r) {
-			stop = begin + 1 + i
+		if end >= 0 {
 			break
 		}
 	}
-	if strings.TrimSpace(s[stop:]) != "" {
-		// 2.3.0 would start the next line here; treat it as the garbage it is.
-		return 0, false, errV230Syntax
+	if !started {
+		return nil, 0, false
 	}
-	ts, err := strconv.ParseInt(s[begin:stop], 10, 64)
-	if err != nil {
-		return 0, false, errV230Syntax
+	if end < 0 {
+		end = len(s)
+		if strings.HasSuffix(s, "\n") {
+			end--
+		}
 	}
-	return ts, true, nil
+	if !pair(end) {
+		return nil, 0, false
+	}
+	return tags, end + 1, true
+}
+
+// fieldSetV230 returns the fields and how far past their end the
+// timestamp may begin.
+func fieldSetV230(s string) ([]fieldPair, int, error) {
+	var fields []fieldPair
+	escaped, quoted, started := false, false, false
+	keyStart, eq, valueStart, end := 0, -1, -1, -1
+	pair := func(stop int) error {
+		if eq < keyStart || valueStart < 0 || valueStart > stop {
+			return errV230Syntax
+		}
+		v, err := parseFieldV230(s[valueStart:stop])
+		if err != nil {
+			return err
+		}
+		fields = append(fields, fieldPair{key: s[keyStart:eq], value: v})
+		return nil
+	}
+	for i, r := range s {
+		if r == '\\' {
+			escaped = true
+			if !started {
+				started, keyStart = true, i
+			}
+			continue
+		}
+		if !started {
+			if isAlnum(r) {
+				started, keyStart = true, i
+			}
+			escaped = false
+			continue
+		}
+		if !escaped && r == '"' {
+			quoted = !quoted
+			continue // escaped stays as it was, as in 2.3.0
+		}
+		switch {
+		case !quoted && r == '=':
+			if eq, valueStart = i, i+1; i+1 >= len(s) {
+				return nil, 0, errV230Syntax
+			}
+		case !quoted && r == ',':
+			if err := pair(i); err != nil {
+				return nil, 0, err
+			}
+			if i+1 >= len(s) {
+				return nil, 0, errV230Syntax
+			}
+			keyStart = i + 1
+		case !quoted && r == ' ', r == '\n':
+			end = i
+		}
+		escaped = false
+		if end >= 0 {
+			break
+		}
+	}
+	if !started {
+		return nil, 0, errV230Syntax
+	}
+	if end < 0 {
+		end = len(s)
+	}
+	if err := pair(end); err != nil {
+		return nil, 0, err
+	}
+	return fields, end + 1, nil
+}
+
+// timestampV230 takes the next run of digits (optionally after a '-') as
+// the timestamp, skipping whatever comes before it, newlines included.
+func timestampV230(s string) (string, int, bool) {
+	begin := -1
+	for i, r := range s {
+		switch {
+		case begin >= 0 && !unicode.IsNumber(r):
+			return s[begin:i], i + 1, true
+		case begin < 0 && (r == '-' || unicode.IsNumber(r)):
+			begin = i
+		}
+	}
+	if begin < 0 {
+		return "", 0, false
+	}
+	return s[begin:], len(s) + 1, true
 }
 
 // parseFieldValue230 mirrors 2.3.0's parse_field_value, including its

@@ -722,6 +722,11 @@ func (s *Server) handleSQL(r *http.Request) *reply {
 	if apiErr := s.authenticate(r); apiErr != nil {
 		return errorReply(apiErr)
 	}
+	if tenant := queryParam(r, "tenant", defaultTenant); s.opts.Dialect == V230 && !s.store.tenantExists(tenant) {
+		// 2.3.0 looks the tenant up for a query as it authenticates, and
+		// does not name it.
+		return errorReply(unprocessable("010016", "Auth error: The tenant not found"))
+	}
 	format, apiErr := resultFormatFor(r.Header.Get("Accept"), s.opts.Dialect)
 	if apiErr != nil {
 		return errorReply(apiErr)

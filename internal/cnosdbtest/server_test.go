@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"reflect"
 	"strconv"
@@ -264,7 +265,8 @@ func TestWriteAnswers(t *testing.T) {
 			name: "field type conflict inside one body",
 			req:  request{path: "/api/v1/write", body: []byte(lp("m,t=a f=1 TS\nm,t=b f=1i TS"))},
 			want: map[Dialect]want{
-				V230: {422, errBody("020004", "DataSchemaError: unrecognized field type f")},
+				// 2.3.0 stores the 1i's bits as a float: see TestTypeMixIn230.
+				V230: {200, ""},
 				V24:  {422, errBody("050014", "line to batch error: Expected i64 column")},
 			},
 		},
@@ -323,7 +325,10 @@ func TestWriteAnswers(t *testing.T) {
 		{
 			name: "zstd body",
 			req:  request{path: "/api/v1/write", body: zstded(lp("m,t=a f=1 TS")), headers: map[string]string{"Content-Encoding": "zstd"}},
-			want: map[Dialect]want{V230: {500, ""}, V24: {200, ""}},
+			// 2.3.0 reads the compressed bytes as text: whether its
+			// tokenizer finds a line in them depends on the bytes (a real
+			// 2.3.0 stored a table named after some of them).
+			want: map[Dialect]want{V24: {200, ""}},
 		},
 		{
 			name: "gzip header on a plain body",
@@ -351,7 +356,9 @@ func TestWriteAnswers(t *testing.T) {
 			t.Run(string(d)+"/"+tc.name, func(t *testing.T) {
 				w, ok := tc.want[d]
 				if !ok {
-					w = tc.want[""]
+					if w, ok = tc.want[""]; !ok {
+						t.Skip("no answer to check for this dialect")
+					}
 				}
 				opts := tc.opts
 				opts.Dialect = d
@@ -487,12 +494,21 @@ func TestDatabasePrecisionTruncates(t *testing.T) {
 func TestMissingTimestampGetsServerTime(t *testing.T) {
 	for _, d := range dialects {
 		s := startServer(t, Options{Dialect: d})
+		body, want := "m,t=a f=1\nm,t=b f=2", 2
+		if d == V230 {
+			// 2.3.0 takes the next line's first digits (the 2 of f=2) for
+			// the first line's time, and refuses it as expired.
+			if resp := write(t, s, "", body); resp.status != 422 || !strings.Contains(resp.body, "050014") {
+				t.Errorf("2.3.0: %d %s, want 422 050014", resp.status, resp.body)
+			}
+			body, want = "m,t=a f=1\n", 1
+		}
 		before := time.Now().UnixNano()
-		write(t, s, "", "m,t=a f=1\nm,t=b f=2")
+		write(t, s, "", body)
 		after := time.Now().UnixNano()
 		rows := s.Rows("", "", "m")
-		if len(rows) != 2 || rows[0].Time != rows[1].Time || rows[0].Time < before || rows[0].Time > after {
-			t.Errorf("%s: rows %+v, want one time within [%d, %d]", d, rows, before, after)
+		if len(rows) != want || rows[0].Time != rows[len(rows)-1].Time || rows[0].Time < before || rows[0].Time > after {
+			t.Errorf("%s: rows %+v, want %d at one time within [%d, %d]", d, rows, want, before, after)
 		}
 	}
 }
@@ -721,5 +737,23 @@ func TestStartOptions(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal("second Close:", err)
+	}
+}
+
+// A real 2.3.0 takes another number type for a column new in the body and
+// stores its bits: 2i in a float column reads back as 1e-323, 2.5 in an
+// integer column as 4612811918334230528; a number in a boolean column is
+// true unless zero. Against a stored column it refuses (020004).
+func TestTypeMixIn230(t *testing.T) {
+	s := startServer(t, Options{Dialect: V230, DefaultTTL: -1})
+	write(t, s, "", "a,t=x f=1 1\na,t=x f=2i 2\nb,t=x f=1i 1\nb,t=x f=2.5 2\nc,t=x f=true 1\nc,t=x f=0 2\n")
+	for m, want := range map[string][]any{"a": {1.0, math.Float64frombits(2)}, "b": {int64(1), int64(math.Float64bits(2.5))}, "c": {true, false}} {
+		rows := s.Rows("", "", m)
+		if len(rows) != 2 || rows[0].Fields["f"] != want[0] || rows[1].Fields["f"] != want[1] {
+			t.Errorf("%s: rows %v, want f = %v", m, rows, want)
+		}
+	}
+	if resp := write(t, s, "", "a,t=x f=3i 3\n"); resp.status != 422 || !strings.Contains(resp.body, "020004") {
+		t.Errorf("against the stored column: %d %s", resp.status, resp.body)
 	}
 }

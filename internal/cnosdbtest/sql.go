@@ -437,12 +437,9 @@ func (c *sqlContext) selectFrom(p *sqlParser) (*result, *apiError) {
 	if !c.s.store.tenantExists(c.tenant) {
 		return nil, errTenantNotFound(c.s.opts.Dialect, c.tenant)
 	}
-	snap, apiErr := c.s.store.snapshot(c.tenant, db, table)
-	if apiErr != nil && c.s.opts.Dialect == V230 {
-		return nil, apiErr
-	}
+	snap, _ := c.s.store.snapshot(c.tenant, db, table)
 	if snap == nil {
-		// 2.4.3 plans the query first, and finds no table in a missing
+		// CnosDB plans the query first, and finds no table in a missing
 		// database either.
 		return nil, errTableNotFound(c.s.opts.Dialect, c.tenant, db, table)
 	}

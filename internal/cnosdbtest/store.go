@@ -407,8 +407,22 @@ func checkSchema(db *database, points []point, d Dialect) *apiError {
 					return err
 				}
 			}
-			for _, f := range p.fields {
+			for k, f := range p.fields {
 				want := column{name: f.key, kind: kindField, typ: typeOf(f.value)}
+				if d == V230 {
+					// 2.3.0 takes another number type for a column new in
+					// this body without a word, reading the value's bits
+					// as the column's type (a real 2.3.0 stored 2i in a
+					// float column as 1e-323).
+					if have, ok := staged[p.measurement][f.key]; ok && have.kind == kindField && have.typ != want.typ {
+						if _, known := storedCol(p.measurement, f.key); !known {
+							if v, ok := reinterpret230(f.value, have.typ); ok {
+								p.fields[k].value = v
+								continue
+							}
+						}
+					}
+				}
 				if err := check(p.measurement, want, againstBody, againstStore); err != nil {
 					return err
 				}
@@ -580,4 +594,33 @@ func (st *store) snapshot(tenant, db, measurement string) (*tableSnapshot, *apiE
 		snap.rows = append(snap.rows, storedRow{ts: r.ts, series: r.series, fields: f})
 	}
 	return snap, nil
+}
+
+// reinterpret230 reads a field value's 64 bits as another type, as 2.3.0
+// stores a value of another number type in a column new in the same body,
+// and a number in a boolean column as whether it is not zero. Strings are
+// not imitated (2.3.0 stores undefined bytes for them).
+func reinterpret230(v any, to fieldType) (any, bool) {
+	var bits uint64
+	switch x := v.(type) {
+	case float64:
+		bits = math.Float64bits(x)
+	case int64:
+		bits = uint64(x)
+	case uint64:
+		bits = x
+	default:
+		return nil, false
+	}
+	switch to {
+	case typeFloat:
+		return math.Float64frombits(bits), true
+	case typeInt:
+		return int64(bits), true
+	case typeUint:
+		return bits, true
+	case typeBool:
+		return bits != 0, true
+	}
+	return nil, false
 }

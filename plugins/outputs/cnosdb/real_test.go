@@ -129,3 +129,37 @@ func TestRealConfigurationErrors(t *testing.T) {
 		wantStored(t, s, "made", "m", seq(0, 10))
 	})
 }
+
+// Lines without tags on every real CnosDB found: 2.3.x would read the
+// line after one into its name (stored under a garbage table, both lines
+// lost), so the output asks the version first and never sends them there;
+// 2.4.1 and later store them.
+func TestRealTaglessLines(t *testing.T) {
+	cnosdbreal.Require(t)
+	for _, version := range cnosdbreal.Versions() {
+		t.Run(version, func(t *testing.T) {
+			s := cnosdbreal.Start(t, cnosdbreal.Options{Version: version})
+			c, _ := newPlugin(t, []string{s.URL()}, "batch_size = 10")
+			var input strings.Builder
+			for i := range 20 {
+				if i%5 == 2 {
+					fmt.Fprintf(&input, "m pressure=%d.5 %d\n", i, base+int64(i)*int64(time.Second))
+					continue
+				}
+				input.WriteString(seedLines("m", 1, i))
+			}
+			stats := runAll(t, c, input.String())
+			if tables := s.Measurements("", ""); len(tables) != 1 || tables[0] != "m" {
+				t.Fatalf("tables %q: a tagless line ran into the next one", tables)
+			}
+			if taglessUnsafe(version) {
+				wantStored(t, s, "", "m", seq(0, 20, 2, 7, 12, 17))
+				if stats.LinesRejected.Load() != 4 {
+					t.Fatalf("rejected %d, want the 4 tagless lines", stats.LinesRejected.Load())
+				}
+				return
+			}
+			wantStored(t, s, "", "m", seq(0, 20))
+		})
+	}
+}

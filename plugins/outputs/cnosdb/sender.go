@@ -104,7 +104,7 @@ var (
 	}
 )
 
-const reasonTagless = "CnosDB refuses lines without tags (CnosDB 2.3.0 needs at least one tag per line)"
+const reasonTagless = "CnosDB before 2.4.1 cannot store a line without tags (it refuses it, or reads the next line into its name)"
 
 // classify reads an HTTP answer by CnosDB's error_code first, its status
 // second: CnosDB answers 422 for bad data and for its own trouble alike.
@@ -198,6 +198,8 @@ type sender struct {
 	// tenantVerified: the tenant is known to exist (a write was accepted,
 	// or SHOW DATABASES answered), so a bare 500 is about the lines.
 	tenantVerified bool
+	// versionKnown: /api/v1/ping has said which CnosDB this is.
+	versionKnown bool
 	gz             *gzip.Writer
 	gzBuf          bytes.Buffer
 	respBuf        []byte
@@ -259,6 +261,9 @@ func (s *sender) run() {
 		b, ok := s.p.next()
 		if !ok {
 			return
+		}
+		if !s.versionKnown {
+			s.learnVersion()
 		}
 		if b.lines > 0 {
 			s.delivering.Store(true)
@@ -328,7 +333,7 @@ func (s *sender) deliver(b *batch) bool {
 			// One tagless line the server could not parse, and a server
 			// that wants tags. Put the rest aside without a request.
 			s.p.taglessRefused.Store(true)
-			s.c.Log.Warnf("CnosDB at %s refuses lines without tags (CnosDB 2.3.0): from now on such lines are logged and counted as rejected without being sent; give them a tag (e.g. Telegraf's global_tags) to store them",
+			s.c.Log.Warnf("CnosDB at %s refuses lines without tags (CnosDB before 2.4.1): from now on such lines are logged and counted as rejected without being sent; give them a tag (e.g. Telegraf's global_tags) to store them",
 				s.c.endpoints[s.urlIndex].name)
 			s.c.logRejected(line, reasonTagless)
 			s.stats.LinesRejected.Add(1)
@@ -345,20 +350,53 @@ func (s *sender) deliver(b *batch) bool {
 	return true
 }
 
-// refusesTagless tells whether the server is one that refuses lines
-// without tags (CnosDB 2.3.0), so that a tagless line it could not parse
-// says something about every tagless line. It asks /api/v1/ping for the
-// version; without an answer, a bare 500 (2.3.x) is taken as the sign.
+// refusesTagless tells whether the server is one that cannot store lines
+// without tags, so that a tagless line it could not parse says something
+// about every tagless line. It asks /api/v1/ping for the version; without
+// an answer, a bare 500 (2.3.x) is taken as the sign.
 func (s *sender) refusesTagless(ans answer) bool {
-	ep := &s.c.endpoints[s.urlIndex]
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, ep.ping, nil)
-	if err != nil {
+	version, _ := s.version()
+	if version == "" {
 		return ans.bare500
+	}
+	return taglessUnsafe(version)
+}
+
+// learnVersion asks the server its version before the first batch goes,
+// so that on a CnosDB that cannot store tagless lines none is ever sent:
+// 2.3.x and 2.4.0 do not refuse such a line when another follows it, they
+// read the next line's text into its name and store both wrongly. Without
+// an answer (CnosDB down) it asks again before the next batch.
+func (s *sender) learnVersion() {
+	version, answered := s.version()
+	if !answered {
+		return
+	}
+	// An answer without a version (a proxy, another server) is not asked
+	// again: the isolation of a refused line still finds out.
+	s.versionKnown = true
+	if version != "" && taglessUnsafe(version) && !s.p.taglessRefused.Load() {
+		s.p.taglessRefused.Store(true)
+		s.c.Log.Infof("CnosDB %s at %s cannot store lines without tags: such lines are logged and counted as rejected, never sent; give them a tag (e.g. Telegraf's global_tags) to store them",
+			version, s.c.endpoints[s.urlIndex].name)
+	}
+}
+
+// version is what /api/v1/ping says of the current URL: "2.3.0" of
+// CnosDB's "2.3.0, revision <git hash>", or "" if the answer holds none;
+// answered is false when nothing answered.
+func (s *sender) version() (version string, answered bool) {
+	ep := &s.c.endpoints[s.urlIndex]
+	ctx, cancel := context.WithTimeout(s.ctx, time.Duration(s.c.Timeout))
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.ping, nil)
+	if err != nil {
+		return "", false
 	}
 	s.c.setHeaders(req)
 	resp, err := s.c.client.Do(req)
 	if err != nil {
-		return ans.bare500
+		return "", false
 	}
 	n, _ := io.ReadFull(resp.Body, s.respBuf)
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // best effort
@@ -366,13 +404,22 @@ func (s *sender) refusesTagless(ans answer) bool {
 	var ping struct {
 		Version string `json:"version"`
 	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(s.respBuf[:n], &ping) != nil || ping.Version == "" {
-		return ans.bare500
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(s.respBuf[:n], &ping) != nil {
+		return "", true
 	}
-	// CnosDB says "2.3.0, revision <git hash>".
 	v, _, _ := strings.Cut(ping.Version, ",")
-	v = strings.TrimSpace(v)
-	return v == "2.3.0" || strings.HasPrefix(v, "2.3.0-") || strings.HasPrefix(v, "2.3.0.")
+	return strings.TrimSpace(v), true
+}
+
+// taglessUnsafe tells the CnosDB versions whose line-protocol parser
+// cannot store a line without tags: 2.3.x and 2.4.0 (the parser that
+// takes them arrived in 2.4.1). A version it cannot read is taken as safe.
+func taglessUnsafe(version string) bool {
+	var major, minor, patch int
+	if n, _ := fmt.Sscanf(version, "%d.%d.%d", &major, &minor, &patch); n < 2 {
+		return false
+	}
+	return major < 2 || major == 2 && (minor < 4 || minor == 4 && patch < 1)
 }
 
 // index finds where each line of the batch ends (and whether it has tags),
@@ -646,8 +693,11 @@ func (s *sender) tenantMissing() string {
 	n, _ := io.ReadFull(resp.Body, s.respBuf)
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // best effort
 	resp.Body.Close()
-	code, _ := errorCode(s.respBuf[:n])
-	if (resp.StatusCode == http.StatusInternalServerError && n == 0) || code == "030010" || code == "040008" {
+	code, msg := errorCode(s.respBuf[:n])
+	// 2.3.0 answers SHOW DATABASES for an unknown tenant with 010016 "Auth
+	// error: The tenant not found"; 2.3.4 and later with 030010 or 040008.
+	if (resp.StatusCode == http.StatusInternalServerError && n == 0) || code == "030010" || code == "040008" ||
+		code == "010016" && strings.Contains(msg, "tenant") && strings.Contains(msg, "not found") {
 		return fmt.Sprintf("tenant %q does not exist (CnosDB before 2.3.4 answers a write to an unknown tenant as if its lines were malformed): create it or fix tenant; holding the data and retrying", s.c.Tenant)
 	}
 	return ""

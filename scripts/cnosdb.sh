@@ -31,7 +31,7 @@
 # D/cnosdb.toml at every start, in the layout of the binary's version (2.3.x
 # or 2.4.x): data, WAL and logs under D; HTTP on P, its meta service on P+1,
 # gRPC on P+2 (2.3 also flight on P+3, TCP on P+4), 127.0.0.1 only; usage
-# reporting and self-metrics off; 2 CPUs, 2 GiB. --auth turns on password checks
+# reporting and self-metrics off; 2 CPUs; a 16 GiB query memory limit (CnosDB's default: 2.3.0 runs out of a smaller one reading a few thousand rows). --auth turns on password checks
 # (auth_enabled; root's password is whatever was set with ALTER USER); without
 # it CnosDB takes any password. --max-body sets the largest write body
 # (write_sql_limit, default 160M; e.g. 64K). --fresh wipes D's data first. Default D:
@@ -186,7 +186,7 @@ host = "127.0.0.1"
 [deployment]
 mode = "singleton"
 cpu = 2
-memory = 2
+memory = 16
 
 [query]
 auth_enabled = $auth
@@ -243,7 +243,7 @@ pre_create_bucket = false
 [deployment]
 mode = "singleton"
 cpu = 2
-memory = 2
+memory = 16
 
 [meta]
 service_addr = ["127.0.0.1:$((port + 1))"]

@@ -97,6 +97,9 @@ var checks = []check{
 			{path: "/api/v1/sql", body: "SELECT * FROM m ORDER BY time", header: map[string]string{"Accept": "text/plain"}},
 			{path: "/api/v1/sql", body: "SELECT COUNT(*) FROM m", data: true},
 			{path: "/api/v1/sql", body: "SHOW TABLES", data: true},
+			{path: "/api/v1/sql", body: "DESCRIBE TABLE m", data: true},
+			{path: "/api/v1/sql", body: "DESCRIBE TABLE m", header: map[string]string{"Accept": "application/json"}, data: true},
+			{path: "/api/v1/sql", body: "DESCRIBE TABLE nosuch"},
 		}, rows: []string{"m"}},
 	{name: "bad line", about: "one malformed line refuses the whole body (422 040004), nothing stored",
 		requests: []request{
@@ -108,6 +111,12 @@ var checks = []check{
 			{body: "m,host=a f=1 " + ts(0) + "\n"},
 			{body: "m,host=a f=\"text\" " + ts(1) + "\nm,host=a f=2 " + ts(2) + "\n"},
 			{body: "m,host=a f=3i " + ts(3) + "\n"},
+		}, rows: []string{"m"}},
+	{name: "type conflict after a table's first line", about: "a stored float column, then a body whose second line writes an integer to it (2.3.0 stores the integer's bits as a float); a tag name used as a field",
+		requests: []request{
+			{body: "m,host=a f=1 " + ts(0) + "\n"},
+			{body: "m,host=a f=2 " + ts(1) + "\nm,host=a f=3i " + ts(2) + "\n"},
+			{body: "m,host=a g=2 " + ts(3) + "\nm,host=a,g=x f=4 " + ts(4) + "\n"},
 		}, rows: []string{"m"}},
 	{name: "type conflict in one body", about: "two types for one field in one body",
 		requests: []request{

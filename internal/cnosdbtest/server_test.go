@@ -517,7 +517,7 @@ func TestAtomicWrites(t *testing.T) {
 	for _, d := range dialects {
 		for name, body := range map[string]string{
 			"parse error last":   lp("m,t=a f=1 TS\nm,t=b f=2 TS\nm,t=c f=oops TS"),
-			"type conflict last": lp("m,t=a f=1 TS\nn,t=b g=2 TS\nm,t=c f=\"s\" TS"),
+			"kind conflict last": lp("m,t=a f=1 TS\nn,t=b g=2 TS\nm,t=c,f=x g=2 TS"),
 			"expired last":       lp("m,t=a f=1 TS\nm,t=b f=2 1"),
 		} {
 			s := startServer(t, Options{Dialect: d, DefaultTTL: 24 * time.Hour})

@@ -224,6 +224,11 @@ func (c *sqlContext) runSQL(body string) (*result, *apiError) {
 		return c.show(p)
 	case p.keyword("select"):
 		return c.selectFrom(p)
+	case p.keyword("describe"):
+		if !p.keyword("table") {
+			return nil, errNotImplemented("cnosdbtest describes only tables")
+		}
+		return c.describeTable(p)
 	}
 	return nil, errNotImplemented("cnosdbtest runs only CREATE/DROP DATABASE, SHOW DATABASES/TABLES and SELECT * / COUNT(*) FROM a table")
 }
@@ -496,4 +501,47 @@ func valueCell(v any) cell {
 		return cell{kind: cellString, v: v}
 	}
 	return cell{}
+}
+
+// describeTable answers DESCRIBE TABLE as CnosDB does: one row per column,
+// time first, with its SQL type and whether it is the time, a tag or a
+// field; 2.3.0 heads the answer in capitals.
+func (c *sqlContext) describeTable(p *sqlParser) (*result, *apiError) {
+	table, err := p.ident()
+	if err != nil {
+		return nil, err
+	}
+	if !p.done() {
+		return nil, p.expected("end of statement")
+	}
+	snap, _ := c.s.store.snapshot(c.tenant, c.db, table)
+	if snap == nil {
+		return nil, unprocessable("030019", fmt.Sprintf("Table not found: %q", c.tenant+"."+c.db+"."+table))
+	}
+	heads := []string{"column_name", "data_type", "column_type", "compression_codec"}
+	if c.s.opts.Dialect == V230 {
+		for i, h := range heads {
+			heads[i] = strings.ToUpper(h)
+		}
+	}
+	res := &result{columns: heads}
+	for _, col := range snap.columns {
+		typ, kind := col.typ.sqlName(), "FIELD"
+		switch col.kind {
+		case kindTime:
+			typ, kind = "TIMESTAMP(NANOSECOND)", "TIME"
+			switch snap.precision {
+			case precMS:
+				typ = "TIMESTAMP(MILLISECOND)"
+			case precUS:
+				typ = "TIMESTAMP(MICROSECOND)"
+			}
+		case kindTag:
+			typ, kind = "STRING", "TAG"
+		}
+		res.rows = append(res.rows, []cell{
+			{kind: cellString, v: col.name}, {kind: cellString, v: typ}, {kind: cellString, v: kind}, {kind: cellString, v: "DEFAULT"},
+		})
+	}
+	return res, nil
 }

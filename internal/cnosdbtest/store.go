@@ -113,6 +113,21 @@ func (t fieldType) v24Name() string {
 	return "STRING"
 }
 
+// sqlName is the type's name in CnosDB's DESCRIBE TABLE.
+func (t fieldType) sqlName() string {
+	switch t {
+	case typeFloat:
+		return "DOUBLE"
+	case typeInt:
+		return "BIGINT"
+	case typeUint:
+		return "BIGINT UNSIGNED"
+	case typeBool:
+		return "BOOLEAN"
+	}
+	return "STRING"
+}
+
 func typeOf(v any) fieldType {
 	switch v.(type) {
 	case float64:
@@ -358,8 +373,14 @@ func (st *store) write(req *writeRequest) *apiError {
 // checkSchema rejects a body whose tags or fields disagree with the stored
 // table schema or with each other. 2.4 first builds one column batch per
 // table (conflicts inside the body fail there) and only then asks the
-// schema; 2.3.0 checks each table's columns against the schema as it goes.
+// schema. 2.3.0 checks only the first line of each table in a body against
+// the stored schema (a real 2.3.0 took `k p=2.5` then `k p="high"` in one
+// request and stored 9.27e194), and takes the others into the column's
+// type without a word (see reinterpret230).
 func checkSchema(db *database, points []point, d Dialect) *apiError {
+	if d == V230 {
+		return checkSchema230(db, points)
+	}
 	staged := map[string]map[string]column{} // table -> columns seen in this body
 	storedCol := func(tbl, name string) (column, bool) {
 		if t := db.tables[tbl]; t != nil {
@@ -407,31 +428,14 @@ func checkSchema(db *database, points []point, d Dialect) *apiError {
 					return err
 				}
 			}
-			for k, f := range p.fields {
+			for _, f := range p.fields {
 				want := column{name: f.key, kind: kindField, typ: typeOf(f.value)}
-				if d == V230 {
-					// 2.3.0 takes another number type for a column new in
-					// this body without a word, reading the value's bits
-					// as the column's type (a real 2.3.0 stored 2i in a
-					// float column as 1e-323).
-					if have, ok := staged[p.measurement][f.key]; ok && have.kind == kindField && have.typ != want.typ {
-						if _, known := storedCol(p.measurement, f.key); !known {
-							if v, ok := reinterpret230(f.value, have.typ); ok {
-								p.fields[k].value = v
-								continue
-							}
-						}
-					}
-				}
 				if err := check(p.measurement, want, againstBody, againstStore); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
-	}
-	if d == V230 {
-		return pass(true, true)
 	}
 	if err := pass(true, false); err != nil {
 		return err
@@ -596,11 +600,61 @@ func (st *store) snapshot(tenant, db, measurement string) (*tableSnapshot, *apiE
 	return snap, nil
 }
 
-// reinterpret230 reads a field value's 64 bits as another type, as 2.3.0
-// stores a value of another number type in a column new in the same body,
-// and a number in a boolean column as whether it is not zero. Strings are
-// not imitated (2.3.0 stores undefined bytes for them).
-func reinterpret230(v any, to fieldType) (any, bool) {
+// checkSchema230 checks the first line of each table in the body against
+// the stored field types, as 2.3.0 does, and gives every later line's
+// fields the type the column has (stored, or given by an earlier line of
+// the body), reinterpreting the value where it has another; a name used as
+// a tag and as a field is refused wherever it comes (a real 2.3.0 seen).
+func checkSchema230(db *database, points []point) *apiError {
+	types := map[string]map[string]column{} // table -> the columns it has, as far as this body goes
+	for i := range points {
+		p := &points[i]
+		cols, seen := types[p.measurement]
+		if !seen {
+			cols = map[string]column{}
+			if t := db.tables[p.measurement]; t != nil {
+				for _, c := range t.columns {
+					cols[c.name] = c
+				}
+			}
+			types[p.measurement] = cols
+			// Only the first line of a table meets the stored field types.
+			for _, f := range p.fields {
+				if have, ok := cols[f.key]; ok && have.kind == kindField && have.typ != typeOf(f.value) {
+					return errFieldType230(f.key)
+				}
+			}
+		}
+		// A name used as tag and field is refused on any line.
+		for _, tg := range p.tags {
+			if have, ok := cols[tg.key]; !ok {
+				cols[tg.key] = column{name: tg.key, kind: kindTag}
+			} else if have.kind != kindTag {
+				return errFieldType230(tg.key)
+			}
+		}
+		for k, f := range p.fields {
+			have, ok := cols[f.key]
+			switch {
+			case !ok:
+				cols[f.key] = column{name: f.key, kind: kindField, typ: typeOf(f.value)}
+			case have.kind != kindField:
+				return errFieldType230(f.key)
+			case have.typ != typeOf(f.value):
+				p.fields[k].value = reinterpret230(f.value, have.typ)
+			}
+		}
+	}
+	return nil
+}
+
+// reinterpret230 gives v the column's type as 2.3.0 does: a number's 64
+// bits read as the other number type (2i in a float column reads back as
+// 1e-323), a number in a boolean column as whether it is not zero. 2.3.0
+// stores undefined bytes for a string or boolean in a number column, or a
+// number in a string column; this server stores the type's zero value
+// there (NaN for a float).
+func reinterpret230(v any, to fieldType) any {
 	var bits uint64
 	switch x := v.(type) {
 	case float64:
@@ -610,17 +664,31 @@ func reinterpret230(v any, to fieldType) (any, bool) {
 	case uint64:
 		bits = x
 	default:
-		return nil, false
+		return zeroOf(to)
 	}
 	switch to {
 	case typeFloat:
-		return math.Float64frombits(bits), true
+		return math.Float64frombits(bits)
 	case typeInt:
-		return int64(bits), true
+		return int64(bits)
 	case typeUint:
-		return bits, true
+		return bits
 	case typeBool:
-		return bits != 0, true
+		return bits != 0
 	}
-	return nil, false
+	return zeroOf(to)
+}
+
+func zeroOf(t fieldType) any {
+	switch t {
+	case typeFloat:
+		return math.NaN()
+	case typeInt:
+		return int64(0)
+	case typeUint:
+		return uint64(0)
+	case typeBool:
+		return false
+	}
+	return ""
 }

@@ -76,6 +76,12 @@ func checkParity(t *testing.T, binary string, be backend, variant parityVariant,
 	if variant.guideOnly {
 		messages, dialect = messages[:3], cnosdbtest.V230
 	}
+	if be.old230(dialect) && !variant.guideOnly {
+		// 2.3.0 takes some awkward lines without a word and stores them
+		// wrongly (a tagless line runs into the next one), where ours puts
+		// them aside: there is no parity to have, only the guide's case.
+		t.Skipf("CnosDB %s reads awkward lines into garbage: only the guide's messages are compared", be.version)
+	}
 	servers := map[string]cnosdbtest.Target{}
 	for _, path := range []string{"stock", "ours"} {
 		servers[path] = be.start(t, cnosdbtest.Options{Dialect: dialect, Databases: []string{"telegraf"}, DefaultTTL: -1})

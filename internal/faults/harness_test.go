@@ -174,21 +174,21 @@ func forEachTelegraf(t *testing.T, withOld bool, body func(t *testing.T, tg stoc
 
 var realSkipOnce sync.Once
 
-// forEachCnosDB runs body against the test server and, when this machine
-// has a real CnosDB binary, against a real CnosDB too (subtests "test" and
-// "real"); without one that is said once per run.
-func forEachCnosDB(t *testing.T, withOld bool, body func(t *testing.T, tg stockTelegraf, real bool)) {
-	kinds := []bool{false}
+// forEachCnosDB runs body against the test server (real "") and, when this
+// machine has real CnosDB binaries, against each version found (subtests
+// "test", "real-2.4.3", ...); without one that is said once per run.
+func forEachCnosDB(t *testing.T, withOld bool, body func(t *testing.T, tg stockTelegraf, real string)) {
+	kinds := []string{""}
 	if _, why := cnosdbreal.Binary(); why == "" {
-		kinds = append(kinds, true)
+		kinds = append(kinds, cnosdbreal.Versions()...)
 	} else {
 		realSkipOnce.Do(func() { fmt.Fprintf(os.Stderr, "faults: real CnosDB tier skipped: %s\n", why) })
 	}
 	forEachTelegraf(t, withOld, func(t *testing.T, tg stockTelegraf) {
 		for _, real := range kinds {
 			name := "test"
-			if real {
-				name = "real"
+			if real != "" {
+				name = "real-" + real
 			}
 			t.Run(name, func(t *testing.T) { body(t, tg, real) })
 		}
@@ -399,10 +399,10 @@ type setup struct {
 	partitions int
 	dialect    cnosdbtest.Dialect
 	users      map[string]string // CnosDB users (password checks on); default root, checks off
-	// real runs the scenario against a real CnosDB (internal/cnosdbreal)
-	// instead of the test server; with users, root gets users["root"] as
-	// its password and password checks are on.
-	real bool
+	// real names a real CnosDB version (internal/cnosdbreal) to run the
+	// scenario against instead of the test server; with users, root gets
+	// users["root"] as its password and password checks are on.
+	real string
 	// brokers and createTopic replace the shared broker (scenario 1).
 	brokers     []string
 	createTopic func(t *testing.T) string
@@ -454,8 +454,8 @@ func newPipeline(t *testing.T, name string, tg stockTelegraf, s setup) *pipeline
 	if s.dialect == "" {
 		s.dialect = cnosdbtest.V230
 	}
-	if s.real {
-		name += "-real-cnosdb"
+	if s.real != "" {
+		name += "-real-cnosdb-" + s.real
 	}
 	p := &pipeline{t: t, name: name, tg: tg, log: &syncBuffer{}, brokers: s.brokers}
 	if p.brokers == nil {
@@ -467,8 +467,8 @@ func newPipeline(t *testing.T, name string, tg stockTelegraf, s setup) *pipeline
 		p.topic = kafkatest.NewTopic(t, s.partitions)
 	}
 	p.group = "faults-" + p.topic
-	if s.real {
-		real := cnosdbreal.Start(t, cnosdbreal.Options{Password: s.users["root"]})
+	if s.real != "" {
+		real := cnosdbreal.Start(t, cnosdbreal.Options{Version: s.real, Password: s.users["root"]})
 		t.Cleanup(func() {
 			if t.Failed() {
 				t.Logf("real CnosDB log (tail):\n%s", real.Log())
@@ -614,7 +614,13 @@ func (p *pipeline) sendAsync(from, to, rate int) <-chan struct{} {
 // without an n tag are counted under -1.
 func (p *pipeline) storedCounts() map[int]int {
 	counts := map[int]int{}
-	for _, row := range p.srv.Rows("", p.db, "kafka_consumer") {
+	rows := p.srv.Rows("", p.db, "kafka_consumer")
+	if r, ok := p.srv.(*cnosdbreal.Server); ok && rows == nil {
+		if _, err := r.ReadRows("", p.db, "kafka_consumer"); err != nil {
+			p.t.Logf("reading the rows back: %v", err)
+		}
+	}
+	for _, row := range rows {
 		n := -1
 		if v, ok := row.Tags["n"]; ok {
 			fmt.Sscan(v, &n) //nolint:errcheck // -1 when not a number

@@ -198,8 +198,11 @@ type sender struct {
 	// tenantVerified: the tenant is known to exist (a write was accepted,
 	// or SHOW DATABASES answered), so a bare 500 is about the lines.
 	tenantVerified bool
-	// versionKnown: /api/v1/ping has said which CnosDB this is.
-	versionKnown bool
+	// versionKnown: /api/v1/ping has said which CnosDB this is; legacy:
+	// it is one before 2.4.1, whose parser cannot store tagless lines and
+	// which checks field types only on a table's first line (typeguard.go).
+	versionKnown, legacy bool
+	guard                typeGuard
 	gz             *gzip.Writer
 	gzBuf          bytes.Buffer
 	respBuf        []byte
@@ -293,6 +296,9 @@ func (s *sender) deliver(b *batch) bool {
 		b.index()
 		s.dropTagless(b, 0)
 	}
+	if s.legacy {
+		s.checkTypes(b)
+	}
 	stack := append(s.stack[:0], span{0, b.lines})
 	defer func() { s.stack = stack[:0] }()
 	for len(stack) > 0 {
@@ -363,10 +369,11 @@ func (s *sender) refusesTagless(ans answer) bool {
 }
 
 // learnVersion asks the server its version before the first batch goes,
-// so that on a CnosDB that cannot store tagless lines none is ever sent:
-// 2.3.x and 2.4.0 do not refuse such a line when another follows it, they
-// read the next line's text into its name and store both wrongly. Without
-// an answer (CnosDB down) it asks again before the next batch.
+// so that on a CnosDB before 2.4.1 no line is sent that it would store
+// wrongly without an error: 2.3.x and 2.4.0 read the line after a tagless
+// one into its name, and take a field of another type than its column's
+// on any but a table's first line of a request (typeguard.go). Without an
+// answer (CnosDB down) it asks again before the next batch.
 func (s *sender) learnVersion() {
 	version, answered := s.version()
 	if !answered {
@@ -375,9 +382,10 @@ func (s *sender) learnVersion() {
 	// An answer without a version (a proxy, another server) is not asked
 	// again: the isolation of a refused line still finds out.
 	s.versionKnown = true
-	if version != "" && taglessUnsafe(version) && !s.p.taglessRefused.Load() {
+	if version != "" && taglessUnsafe(version) {
+		s.legacy = true
 		s.p.taglessRefused.Store(true)
-		s.c.Log.Infof("CnosDB %s at %s cannot store lines without tags: such lines are logged and counted as rejected, never sent; give them a tag (e.g. Telegraf's global_tags) to store them",
+		s.c.Log.Infof("CnosDB %s at %s: lines without tags, and lines whose field types differ from their table's, are logged and counted as rejected, never sent (CnosDB before 2.4.1 would store them wrongly); give every line a tag (e.g. Telegraf's global_tags) to store it",
 			version, s.c.endpoints[s.urlIndex].name)
 	}
 }
@@ -446,28 +454,44 @@ func (b *batch) lineStart(i int) int {
 	return b.ends[i-1]
 }
 
-// dropTagless rejects the tagless lines from line from on, moving the
-// others down in place.
+// dropTagless rejects the tagless lines from line from on.
 func (s *sender) dropTagless(b *batch, from int) {
+	s.dropLines(b, from, func(_ []byte, e *entry) string {
+		if !e.tagged {
+			return reasonTagless
+		}
+		return ""
+	})
+}
+
+// dropLines rejects the lines of an indexed batch, from line from on, for
+// which refuse gives a reason (logged and counted), moving the others down
+// in place. refuse sees each line where it lies in body.
+func (s *sender) dropLines(b *batch, from int, refuse func(body []byte, e *entry) string) {
 	w := b.lineStart(from)
 	start := w
 	out := from
+	b.tagless = 0
+	var e entry
 	for i := from; i < b.lines; i++ {
 		end := b.ends[i]
-		if b.tagged[i] {
-			w += copy(b.body[w:], b.body[start:end])
-			b.ends[out], b.tagged[out] = w, true
-			out++
-		} else {
-			s.c.logRejected(b.body[start:end-1], reasonTagless)
+		scanEntry(b.body[:end], start, true, &e) // valid: the batch holds only valid entries
+		if reason := refuse(b.body, &e); reason != "" {
+			s.c.logRejected(b.body[start:end-1], reason)
 			s.stats.LinesRejected.Add(1)
+		} else {
+			w += copy(b.body[w:], b.body[start:end])
+			b.ends[out], b.tagged[out] = w, e.tagged
+			if !e.tagged {
+				b.tagless++
+			}
+			out++
 		}
 		start = end
 	}
 	b.body = b.body[:w]
 	b.ends, b.tagged = b.ends[:out], b.tagged[:out]
 	b.lines = out
-	b.tagless = 0
 }
 
 // post writes body until CnosDB says something about its content:

@@ -1,0 +1,190 @@
+package cnosdb
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// fieldKind is a line-protocol field's type, as CnosDB stores columns.
+type fieldKind uint8
+
+const (
+	kindUnknown fieldKind = iota
+	kindFloat
+	kindInt
+	kindUint
+	kindBool
+	kindString
+)
+
+func (k fieldKind) String() string {
+	return [...]string{"unknown", "a float", "an integer", "an unsigned integer", "a boolean", "a string"}[k]
+}
+
+// kindOfSQL reads DESCRIBE TABLE's data_type.
+func kindOfSQL(dataType string) fieldKind {
+	switch strings.ToUpper(dataType) {
+	case "DOUBLE":
+		return kindFloat
+	case "BIGINT":
+		return kindInt
+	case "BIGINT UNSIGNED":
+		return kindUint
+	case "BOOLEAN":
+		return kindBool
+	case "STRING":
+		return kindString
+	}
+	return kindUnknown
+}
+
+// kindOfValue reads a field value as line protocol writes it.
+func kindOfValue(v []byte) fieldKind {
+	switch {
+	case len(v) == 0:
+		return kindUnknown
+	case v[0] == '"':
+		return kindString
+	case v[0] == 't' || v[0] == 'T' || v[0] == 'f' || v[0] == 'F':
+		return kindBool
+	case v[len(v)-1] == 'i':
+		return kindInt
+	case v[len(v)-1] == 'u':
+		return kindUint
+	}
+	return kindFloat
+}
+
+// typeGuard knows the field types of the tables written to, for a CnosDB
+// (2.3.x, 2.4.0) that checks a request's field types against the stored
+// ones only on each table's first line: a later line with another type is
+// not refused but stored as garbage (a real 2.3.0 stored p="high" in a
+// float column as 9.27e194). On such a server the output refuses those
+// lines itself, before sending, and says why: the rest of the batch lands
+// as it would on a later CnosDB, which refuses them.
+type typeGuard struct {
+	// tables maps a measurement, as written, to its fields' kinds.
+	tables map[string]map[string]fieldKind
+}
+
+// maxGuardedTables bounds the memory the guard keeps; forgetting the
+// tables only costs a DESCRIBE TABLE each when they come again.
+const maxGuardedTables = 10_000
+
+// check drops from b the lines whose fields have another type than the
+// table's: as stored (asked of CnosDB once per table) or as an earlier
+// line in the stream gave it.
+func (s *sender) checkTypes(b *batch) {
+	g := &s.guard
+	if g.tables == nil || len(g.tables) > maxGuardedTables {
+		g.tables = map[string]map[string]fieldKind{}
+	}
+	b.index()
+	s.dropLines(b, 0, func(line []byte, e *entry) string {
+		name := line[e.start:e.nameEnd]
+		fields, ok := g.tables[string(name)]
+		if !ok {
+			fields = s.describe(string(name))
+			g.tables[string(name)] = fields
+		}
+		var reason string
+		eachField(line[e.fieldsStart:fieldsEnd(line, e)], func(key, value []byte) {
+			kind := kindOfValue(value)
+			have, known := fields[string(key)]
+			switch {
+			case !known:
+				fields[string(key)] = kind
+			case have != kind && have != kindUnknown && reason == "":
+				reason = fmt.Sprintf("field %q is %s in CnosDB's table %q and %s in this line: CnosDB before 2.4.1 checks only a table's first line in a request, and would store this one wrongly without an error",
+					key, have, name, kind)
+			}
+		})
+		return reason
+	})
+}
+
+// fieldsEnd is where e's field set ends: before the space and timestamp.
+func fieldsEnd(line []byte, e *entry) int {
+	if e.tsStart != e.tsEnd {
+		return e.tsStart - 1
+	}
+	return e.bodyEnd
+}
+
+// eachField calls f with each key and raw value of a valid field set.
+func eachField(fs []byte, f func(key, value []byte)) {
+	for i := 0; i < len(fs); {
+		keyStart := i
+		for i < len(fs) && fs[i] != '=' {
+			if fs[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		key := fs[keyStart:min(i, len(fs))]
+		i++ // '='
+		valueStart := i
+		if i < len(fs) && fs[i] == '"' {
+			for i++; i < len(fs) && fs[i] != '"'; i++ {
+				if fs[i] == '\\' {
+					i++
+				}
+			}
+			i++ // closing quote
+		} else {
+			for i < len(fs) && fs[i] != ',' {
+				i++
+			}
+		}
+		f(key, fs[valueStart:min(i, len(fs))])
+		i++ // ','
+	}
+}
+
+// describe asks CnosDB for a table's field types; a table that does not
+// exist yet has none. When CnosDB cannot say, the guard knows only what
+// the lines it sends give it.
+func (s *sender) describe(measurement string) map[string]fieldKind {
+	fields := map[string]fieldKind{}
+	ep := &s.c.endpoints[s.urlIndex]
+	stmt := "DESCRIBE TABLE \"" + strings.ReplaceAll(measurement, `"`, `""`) + `"`
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, ep.sql+"&db="+url.QueryEscape(s.c.Database), strings.NewReader(stmt))
+	if err != nil {
+		return fields
+	}
+	s.c.setHeaders(req)
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.c.client.Do(req)
+	if err != nil {
+		return fields
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fields
+	}
+	var columns []map[string]string
+	if json.NewDecoder(bytes.NewReader(body)).Decode(&columns) != nil {
+		return fields
+	}
+	for _, c := range columns {
+		// 2.3.0 heads them COLUMN_NAME, DATA_TYPE, COLUMN_TYPE.
+		get := func(key string) string {
+			for k, v := range c {
+				if strings.EqualFold(k, key) {
+					return v
+				}
+			}
+			return ""
+		}
+		if strings.EqualFold(get("column_type"), "FIELD") {
+			fields[get("column_name")] = kindOfSQL(get("data_type"))
+		}
+	}
+	return fields
+}

@@ -13,6 +13,11 @@
 #                          (default 0.2s; the guide waits 5s)
 #   --cnosdb-url URL       use this running CnosDB (e.g. http://127.0.0.1:8902)
 #                          instead of the embedded CnosDB test server
+#   --cnosdb real[:V]      start a real CnosDB (the newest binary scripts/cnosdb.sh
+#                          finds, or version V) for the run, and stop it after
+#   --path ours|stock      ours (default): our execd input and output, as in
+#                          sample.conf; stock: the guide's [[inputs.kafka_consumer]]
+#                          and [[outputs.http]] blocks, for comparison
 #   --cnosdb-user USER     its user (default root)
 #   --cnosdb-password PW   its password (default empty)
 #   --kafka-version V      Kafka to run (default: scripts/kafka.sh's, 4.4.0; 2.5.1 is the guide's)
@@ -119,6 +124,8 @@ cnosdb_user=root
 cnosdb_password=""
 kafka_version=""
 keep_kafka=false
+real_cnosdb=""
+path=ours
 show=50
 stall_timeout=60
 
@@ -132,7 +139,7 @@ parse_flags() {
 			flag=${flag%%=*}
 			;;
 		--telegraf | --producer | --count | --interval | --cnosdb-url | --cnosdb-user | --cnosdb-password | \
-			--kafka-version | --show | --timeout)
+			--kafka-version | --show | --timeout | --cnosdb | --path)
 			(($# >= 2)) || usage_error "$flag needs a value"
 			value=$2
 			shift
@@ -145,6 +152,11 @@ parse_flags() {
 		--count) count=$value ;;
 		--interval) interval=$value ;;
 		--cnosdb-url) cnosdb_url=${value%/} ;;
+		--cnosdb)
+			[[ $value == real || $value == real:* ]] || usage_error "--cnosdb takes real or real:VERSION, not $value"
+			real_cnosdb=$value
+			;;
+		--path) path=$value ;;
 		--cnosdb-user) cnosdb_user=$value seen_user_or_password[user]=1 ;;
 		--cnosdb-password) cnosdb_password=$value seen_user_or_password[password]=1 ;;
 		--kafka-version) kafka_version=$value ;;
@@ -156,6 +168,8 @@ parse_flags() {
 		esac
 	done
 	[[ $producer == python || $producer == go ]] || usage_error "--producer must be python or go, not $producer"
+	[[ $path == ours || $path == stock ]] || usage_error "--path must be ours or stock, not $path"
+	[[ -z $real_cnosdb || -z $cnosdb_url ]] || usage_error "--cnosdb real and --cnosdb-url exclude each other"
 	[[ $count =~ ^[0-9]+$ ]] || usage_error "--count must be a whole number, not $count"
 	count=$((10#$count))
 	# Both producers read this form: a number of seconds, or with ms/s/m/h.
@@ -178,6 +192,7 @@ is_full_speed() { [[ ${1%%[a-z]*} =~ ^0*\.?0*$ ]]; }
 # --- processes --------------------------------------------------------------
 
 kafka_ours=false
+real_ours=false
 telegraf_pid=""
 server_pid=""
 monitor_pid=""
@@ -296,6 +311,11 @@ stop_telegraf() {
 }
 
 stop_server() {
+	if $real_ours; then
+		real_ours=false
+		say "    stopping the real CnosDB"
+		"$REPO/scripts/cnosdb.sh" --dir "$RUN/cnosdb" stop 2>&1 | indent || true
+	fi
 	if [[ -n $server_pid ]]; then
 		stop_process "the CnosDB test server" "$server_pid" 10
 		server_pid=""
@@ -505,6 +525,18 @@ step_build() {
 
 step_cnosdb() {
 	step 3 "CnosDB"
+	if [[ -n $real_cnosdb ]]; then
+		step_log=$LOGS/cnosdb.log
+		local version=${real_cnosdb#real}
+		version=${version#:}
+		say "    starting a real CnosDB${version:+ $version} with scripts/cnosdb.sh (data in $RUN/cnosdb, fresh)"
+		real_ours=true
+		CNOSDB_VERSION=$version "$REPO/scripts/cnosdb.sh" --dir "$RUN/cnosdb" start --fresh >"$step_log" 2>&1 ||
+			fail "the real CnosDB did not start (scripts/cnosdb.sh path says where it looks for a binary)"
+		indent <"$step_log"
+		cnosdb_url=$(CNOSDB_VERSION=$version "$REPO/scripts/cnosdb.sh" --dir "$RUN/cnosdb" env | sed -n 's/.*CNOSDB_URL=\([^ ]*\).*/\1/p')
+		cnosdb_user=root cnosdb_password=""
+	fi
 	if [[ -n $cnosdb_url ]]; then
 		write_auth_header
 		say "    using the CnosDB at $cnosdb_url (user $cnosdb_user)"
@@ -572,6 +604,12 @@ EOF
   password = $(toml_string "$cnosdb_password")
 EOF
 	)
+	if [[ $path == stock ]]; then
+		stock_config "$telegraf_conf"
+		say "    $telegraf_conf: the guide's [[inputs.kafka_consumer]] and [[outputs.http]] (stock Telegraf alone)"
+		start_telegraf "$telegraf_conf"
+		return
+	fi
 	# The repo's sample.conf, with our binaries and the two configs above.
 	local input_cmd output_cmd
 	input_cmd="command = [\"$BIN/telegraf-kafka-json\", \"-config\", \"$input_conf\"]"
@@ -585,7 +623,42 @@ EOF
 	say "    $input_conf: [[inputs.kafka_consumer]] brokers = [\"$brokers\"], topics = [\"$TOPIC\"], data_format = \"json\""
 	say "    $output_conf: [[outputs.cnosdb]] urls = [\"$cnosdb_url\"], database = \"$DATABASE\""
 	say "    $telegraf_conf: sample.conf with the command paths replaced"
+	start_telegraf "$telegraf_conf"
+}
 
+# stock_config FILE writes the guide's stock pipeline: its kafka_consumer
+# block (plus version, which Kafka 4 needs) and its outputs.http block,
+# pointed at the demo's broker and CnosDB.
+stock_config() {
+	(
+		umask 077
+		cat >"$1" <<EOF
+# Written by scripts/demo.sh --path stock: the guide's blocks, for comparison.
+[agent]
+  interval = "10s"
+  flush_interval = "1s"
+  omit_hostname = false
+[[inputs.kafka_consumer]]
+  brokers = [$(toml_string "$brokers")]
+  topics = [$(toml_string "$TOPIC")]
+  version = "2.1.0"
+  data_format = "json"
+[[outputs.http]]
+  url = $(toml_string "$cnosdb_url/api/v1/write?db=$DATABASE")
+  timeout = "5s"
+  method = "POST"
+  username = $(toml_string "$cnosdb_user")
+  password = $(toml_string "$cnosdb_password")
+  data_format = "influx"
+  use_batch_format = true
+  content_encoding = "identity"
+  idle_conn_timeout = 10
+EOF
+	)
+}
+
+start_telegraf() {
+	local telegraf_conf=$1
 	: >"$step_log"
 	say "    $telegraf_bin --config $telegraf_conf (log: $step_log)"
 	launch telegraf "$step_log" "$telegraf_bin" --config "$telegraf_conf"

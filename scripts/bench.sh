@@ -23,6 +23,10 @@
 #   --no-bench-go        skip the Go benchmarks and benchstat
 #   --bench-count C      -count of the Go benchmarks (default 6)
 #   --partitions P       partitions of the pre-loaded topic (default 1, the guide's)
+#   --cnosdb test|real[:V]  the receiving server: the CnosDB test server (default,
+#                        2.3.0 dialect) or a real CnosDB started by scripts/cnosdb.sh
+#                        (the newest binary it finds, or version V); with a real one,
+#                        delivery is seen by counting its rows, and its CPU is measured
 #   --out DIR            results go to DIR/<date>-<time>/ (default bench-results)
 #   --stall SECONDS      a run that delivers nothing new for this long ends (default 25)
 #   --run-timeout SECONDS  longest a single run may take (default 300)
@@ -52,7 +56,7 @@ die() {
 	exit 1
 }
 usage() {
-	sed -n '2,41s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//p;}' "${BASH_SOURCE[0]}"
 	exit "${1:-0}"
 }
 usage_error() {
@@ -78,12 +82,13 @@ stall=25
 run_timeout=300
 keep_kafka=false
 only=""
+cnosdb=test
 
 while (($#)); do
 	flag=$1 value=""
 	case $flag in
 	--*=*) value=${flag#*=} flag=${flag%%=*} ;;
-	--messages | --shape | --telegraf | --repeat | --buffer-limit | --flush-interval | --bench-count | --partitions | --out | --stall | --run-timeout | --only)
+	--messages | --shape | --telegraf | --repeat | --buffer-limit | --flush-interval | --bench-count | --partitions | --out | --stall | --run-timeout | --only | --cnosdb)
 		(($# >= 2)) || usage_error "$flag needs a value"
 		value=$2
 		shift
@@ -108,11 +113,13 @@ while (($#)); do
 	--run-timeout) run_timeout=$value ;;
 	--keep-kafka) keep_kafka=true ;;
 	--only) only=$value ;;
+	--cnosdb) cnosdb=$value ;;
 	-h | --help) usage 0 ;;
 	*) usage_error "unknown flag: $flag" ;;
 	esac
 done
 [[ $shape == guide || $shape == nested ]] || usage_error "--shape must be guide or nested"
+[[ $cnosdb == test || $cnosdb == real || $cnosdb == real:* ]] || usage_error "--cnosdb must be test, real or real:VERSION"
 if [[ -z $messages ]]; then
 	if [[ $shape == guide ]]; then messages=300000; else messages=100000; fi
 fi
@@ -172,7 +179,10 @@ cleanup() {
 		"$BIN/pipeline-bench" delete-topic -brokers "$brokers" -topic "$topic" >/dev/null 2>&1 ||
 			say "    (could not delete topic $topic)"
 	fi
-	if [[ -n $server_pid ]]; then
+	if [[ -n $server_pid && $cnosdb == real* ]]; then
+		say "    stopping the real CnosDB (pid $server_pid)"
+		"$REPO/scripts/cnosdb.sh" --dir "$RESULTS/cnosdb" stop --kill 2>&1 | sed 's/^/    /'
+	elif [[ -n $server_pid ]]; then
 		say "    stopping the CnosDB test server (pid $server_pid)"
 		kill -TERM "$server_pid" 2>/dev/null
 		wait "$server_pid" 2>/dev/null
@@ -256,20 +266,35 @@ else
 	fi
 fi
 
-step "3. CnosDB test server"
-# Made here: the server's shell opens it only after the loop below may read it.
-: >"$LOGS/cnosdb-test-server.log"
-"$BIN/cnosdb-test-server" -listen 127.0.0.1:0 -dialect 2.3.0 >"$LOGS/cnosdb-test-server.log" 2>&1 &
-server_pid=$!
-server_url=""
-for ((i = 0; i < 100; i++)); do
-	server_url=$(sed -n 's|.*serving CnosDB .* on \(http://[0-9.:]*\).*|\1|p' "$LOGS/cnosdb-test-server.log" | head -n 1)
-	[[ -n $server_url ]] && break
-	kill -0 "$server_pid" 2>/dev/null || die "the test server exited: $(cat "$LOGS/cnosdb-test-server.log")"
-	sleep 0.1
-done
-[[ -n $server_url ]] || die "the test server did not say where it listens"
-say "    CnosDB 2.3.0 dialect (the guide's) on $server_url, pid $server_pid; each run writes to its own database, dropped after it"
+observe=server
+if [[ $cnosdb == real* ]]; then
+	step "3. A real CnosDB"
+	real_version=${cnosdb#real}
+	real_version=${real_version#:}
+	CNOSDB_VERSION=$real_version "$REPO/scripts/cnosdb.sh" --dir "$RESULTS/cnosdb" start --fresh >"$LOGS/cnosdb.sh.log" 2>&1 ||
+		die "the real CnosDB did not start: $(tail -n 3 "$LOGS/cnosdb.sh.log")"
+	sed 's/^/    /' "$LOGS/cnosdb.sh.log"
+	server_pid=$(<"$RESULTS/cnosdb/cnosdb.pid")
+	server_url=$(CNOSDB_VERSION=$real_version "$REPO/scripts/cnosdb.sh" --dir "$RESULTS/cnosdb" env | sed -n 's/.*CNOSDB_URL=\([^ ]*\).*/\1/p')
+	server_said=$(curl -fsS "$server_url/api/v1/ping")
+	observe=rows
+	say "    $server_said on $server_url, pid $server_pid (its CPU is the server column); delivery counted as rows, 4 times a second"
+else
+	step "3. CnosDB test server"
+	# Made here: the server's shell opens it only after the loop below may read it.
+	: >"$LOGS/cnosdb-test-server.log"
+	"$BIN/cnosdb-test-server" -listen 127.0.0.1:0 -dialect 2.3.0 >"$LOGS/cnosdb-test-server.log" 2>&1 &
+	server_pid=$!
+	server_url=""
+	for ((i = 0; i < 100; i++)); do
+		server_url=$(sed -n 's|.*serving CnosDB .* on \(http://[0-9.:]*\).*|\1|p' "$LOGS/cnosdb-test-server.log" | head -n 1)
+		[[ -n $server_url ]] && break
+		kill -0 "$server_pid" 2>/dev/null || die "the test server exited: $(cat "$LOGS/cnosdb-test-server.log")"
+		sleep 0.1
+	done
+	[[ -n $server_url ]] || die "the test server did not say where it listens"
+	say "    CnosDB 2.3.0 dialect (the guide's) on $server_url, pid $server_pid; each run writes to its own database, dropped after it"
+fi
 
 step "4. Pre-loading the topic and the line-protocol file"
 topic=bench-$shape-$stamp-$$
@@ -463,14 +488,14 @@ for ((rep = 1; rep <= repeat; rep++)); do
 		case $scenario in
 		stock)
 			say "    [$rep/$repeat] stock: $(basename "$telegraf_bin") with inputs.kafka_consumer (json) + outputs.http, until $messages rows are stored"
-			measure stock "stock (kafka_consumer + http)" "$rep" -mode telegraf -observe server \
+			measure stock "stock (kafka_consumer + http)" "$rep" -mode telegraf -observe "$observe" \
 				-server "$server_url" -db "$run_db" -- "$telegraf_bin" --config "$run_conf"
 			;;
 		ours | ours-noloop)
 			local_label="ours (execd in + out)"
 			[[ $scenario == ours-noloop ]] && local_label="ours (no loop)"
 			say "    [$rep/$repeat] $scenario: the same Telegraf with inputs.execd telegraf-kafka-json + outputs.execd telegraf-cnosdb"
-			measure "$scenario" "$local_label" "$rep" -mode telegraf -observe server \
+			measure "$scenario" "$local_label" "$rep" -mode telegraf -observe "$observe" \
 				-server "$server_url" -db "$run_db" \
 				-input-match "$BIN/telegraf-kafka-json" -output-match "$BIN/telegraf-cnosdb" \
 				-- "$telegraf_bin" --config "$run_conf"
@@ -488,7 +513,7 @@ for ((rep = 1; rep <= repeat; rep++)); do
 			;;
 		output-alone)
 			say "    [$rep/$repeat] output alone: $messages lines from a file -> telegraf-cnosdb -> test server"
-			measure output-alone "output alone (file ->)" "$rep" -mode output-alone -observe server \
+			measure output-alone "output alone (file ->)" "$rep" -mode output-alone -observe "$observe" \
 				-server "$server_url" -db "$run_db" -stdin "$lines_file" \
 				-- "$BIN/telegraf-cnosdb" -config "$(dirname "$run_conf")/cnosdb.conf"
 			;;

@@ -76,8 +76,8 @@ func runCmd(args []string) error {
 	fs.IntVar(&o.repeat, "repeat", 1, "repeat number")
 	fs.Int64Var(&o.expect, "expect", 0, "messages (lines) the run must deliver")
 	fs.StringVar(&o.mode, "mode", "telegraf", "telegraf: the command is Telegraf, its children are classified; input-alone; output-alone")
-	fs.StringVar(&o.observe, "observe", "server", "how delivery is seen: server (test server stats), sink (discard's -done file), stdout (lines the command prints)")
-	fs.StringVar(&o.serverURL, "server", "", "CnosDB test server URL")
+	fs.StringVar(&o.observe, "observe", "server", "how delivery is seen: server (test server stats), rows (SELECT COUNT(*) of any CnosDB, a real one), sink (discard's -done file), stdout (lines the command prints)")
+	fs.StringVar(&o.serverURL, "server", "", "CnosDB (test server, or real with -observe rows) URL")
 	fs.StringVar(&o.db, "db", "", "database to create for the run and drop after it")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "test server pid, to measure its CPU")
 	fs.StringVar(&o.sinkFile, "sink", "", "status file of a discard child")
@@ -98,8 +98,10 @@ func runCmd(args []string) error {
 		return errors.New("no command after the flags")
 	case o.scenario == "" || o.expect <= 0 || o.logFile == "" || o.resultFile == "":
 		return errors.New("-scenario, -expect, -log and -result are required")
-	case o.observe == "server" && o.serverURL == "":
-		return errors.New("-observe server needs -server")
+	case (o.observe == "server" || o.observe == "rows") && o.serverURL == "":
+		return errors.New("-observe server and rows need -server")
+	case o.observe == "rows" && o.db == "":
+		return errors.New("-observe rows needs -db")
 	case o.observe == "sink" && o.sinkFile == "":
 		return errors.New("-observe sink needs -sink")
 	}
@@ -237,8 +239,10 @@ func measure(ctx context.Context, o runOptions) (*result, error) {
 				}
 			}()
 		}
-		if base, err = server.stats(); err != nil {
-			return nil, fmt.Errorf("test server stats: %w", err)
+		if o.observe != "rows" {
+			if base, err = server.stats(); err != nil {
+				return nil, fmt.Errorf("test server stats: %w", err)
+			}
 		}
 	}
 	if o.sinkFile != "" {
@@ -309,6 +313,7 @@ func measure(ctx context.Context, o runOptions) (*result, error) {
 	defer tick.Stop()
 	lastDiscover := time.Time{}
 	lastDropCheck := time.Time{}
+	lastCount := time.Time{}
 	var dropped int64
 
 loop:
@@ -326,6 +331,15 @@ loop:
 				res.Rejected = int64(st.LinesRejected - base.LinesRejected)
 				res.Writes = int64(st.WriteRequests - base.WriteRequests)
 				prog.observe(now, int64(st.LinesStored-base.LinesStored), o.expect)
+			}
+		case "rows":
+			// A real CnosDB counts no requests: its rows tell delivery.
+			// Counting costs it a scan, so four times a second at most.
+			if now.Sub(lastCount) >= 250*time.Millisecond {
+				lastCount = now
+				if n, err := server.countRows(o.db); err == nil {
+					prog.observe(now, n, o.expect)
+				}
 			}
 		case "sink":
 			if st, ok := readSink(o.sinkFile); ok {

@@ -461,6 +461,20 @@ func (s *Server) ReadRows(tenant, db, measurement string) ([]cnosdbtest.Row, err
 	if err != nil {
 		return nil, err
 	}
+	// CnosDB adds a new column to the schema DESCRIBE reads a moment after
+	// the write that brought it: a value of a column it does not list yet
+	// means the rows cannot be typed now.
+	known := make(map[string]bool, len(cols))
+	for _, c := range cols {
+		known[c.name] = true
+	}
+	for _, r := range raw {
+		for k := range r {
+			if !known[k] {
+				return nil, fmt.Errorf("cnosdbreal: %s: column %q is not in DESCRIBE TABLE yet", measurement, k)
+			}
+		}
+	}
 	rows := make([]cnosdbtest.Row, 0, len(raw))
 	for _, r := range raw {
 		row := cnosdbtest.Row{Fields: map[string]any{}}

@@ -203,11 +203,11 @@ type sender struct {
 	// which checks field types only on a table's first line (typeguard.go).
 	versionKnown, legacy bool
 	guard                typeGuard
-	gz             *gzip.Writer
-	gzBuf          bytes.Buffer
-	respBuf        []byte
-	stack          []span
-	timer          *time.Timer
+	gz                   *gzip.Writer
+	gzBuf                bytes.Buffer
+	respBuf              []byte
+	stack                []span
+	timer                *time.Timer
 
 	failures     int // consecutive failed attempts
 	firstFailure time.Time

@@ -394,25 +394,14 @@ func (s *sender) learnVersion() {
 // CnosDB's "2.3.0, revision <git hash>", or "" if the answer holds none;
 // answered is false when nothing answered.
 func (s *sender) version() (version string, answered bool) {
-	ep := &s.c.endpoints[s.urlIndex]
-	ctx, cancel := context.WithTimeout(s.ctx, time.Duration(s.c.Timeout))
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.ping, nil)
+	status, body, err := s.askPing(s.urlIndex, time.Duration(s.c.Timeout))
 	if err != nil {
 		return "", false
 	}
-	s.c.setHeaders(req)
-	resp, err := s.c.client.Do(req)
-	if err != nil {
-		return "", false
-	}
-	n, _ := io.ReadFull(resp.Body, s.respBuf)
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // best effort
-	resp.Body.Close()
 	var ping struct {
 		Version string `json:"version"`
 	}
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(s.respBuf[:n], &ping) != nil {
+	if status != http.StatusOK || json.Unmarshal(body, &ping) != nil {
 		return "", true
 	}
 	v, _, _ := strings.Cut(ping.Version, ",")
@@ -909,18 +898,26 @@ func (s *sender) pingAny() bool {
 // ping reports whether endpoint idx answers /api/v1/ping with 200, within
 // probeInterval.
 func (s *sender) ping(idx int) bool {
-	ctx, cancel := context.WithTimeout(s.ctx, probeInterval)
+	status, _, err := s.askPing(idx, probeInterval)
+	return err == nil && status == http.StatusOK
+}
+
+// askPing GETs endpoint idx's /api/v1/ping, within timeout, and returns
+// the status and the start of the answer (in respBuf).
+func (s *sender) askPing(idx int, timeout time.Duration) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.c.endpoints[idx].ping, nil)
 	if err != nil {
-		return false
+		return 0, nil, err
 	}
 	s.c.setHeaders(req)
 	resp, err := s.c.client.Do(req)
 	if err != nil {
-		return false
+		return 0, nil, err
 	}
+	n, _ := io.ReadFull(resp.Body, s.respBuf)
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // best effort
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return resp.StatusCode, s.respBuf[:n], nil
 }

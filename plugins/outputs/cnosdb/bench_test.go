@@ -104,6 +104,26 @@ func BenchmarkStdinToHTTP(b *testing.B) {
 	benchmarkRun(b, c)
 }
 
+// BenchmarkStdinToHTTP230: the same into a server whose ping says 2.3.0:
+// every batch is checked for tagless lines and field types (typeguard.go)
+// before it goes.
+func BenchmarkStdinToHTTP230(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == pingPath {
+			io.WriteString(w, `{"status":"healthy","version":"2.3.0, revision x"}`) //nolint:errcheck // to a test client
+			return
+		}
+		acceptAll.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c, err := load(&testing.T{}, "[[outputs.cnosdb]]\nurls = [\""+srv.URL+"\"]\n")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.Log.SetOutput(io.Discard)
+	benchmarkRun(b, c)
+}
+
 // BenchmarkStdinToTestServer: the same into the CnosDB test server, which
 // parses and stores every row (its cost dominates, and its memory grows
 // with the rows it keeps).

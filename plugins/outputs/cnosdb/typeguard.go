@@ -76,24 +76,36 @@ type typeGuard struct {
 // tables only costs a DESCRIBE TABLE each when they come again.
 const maxGuardedTables = 10_000
 
-// check drops from b the lines whose fields have another type than the
-// table's: as stored (asked of CnosDB once per table) or as an earlier
-// line in the stream gave it.
+// checkTypes drops from b the lines whose fields have another type than
+// the table's: as stored (asked of CnosDB once per table) or as an earlier
+// line in the stream gave it. One light pass over the batch (its lines are
+// valid: only positions are looked for); the batch is rewritten only when
+// a line is refused.
 func (s *sender) checkTypes(b *batch) {
 	g := &s.guard
 	if g.tables == nil || len(g.tables) > maxGuardedTables {
 		g.tables = map[string]map[string]fieldKind{}
 	}
-	b.index()
-	s.dropLines(b, 0, func(line []byte, e *entry) string {
-		name := line[e.start:e.nameEnd]
-		fields, ok := g.tables[string(name)]
-		if !ok {
-			fields = s.describe(string(name))
-			g.tables[string(name)] = fields
+	var (
+		name, lastName []byte
+		fields         map[string]fieldKind
+		reasons        []string // by line, from the first refused one on
+	)
+	body := b.body
+	for pos, line := 0, 0; pos < len(body); line++ {
+		nameEnd, i := lineHead(body, pos)
+		if name = body[pos:nameEnd]; !bytes.Equal(name, lastName) {
+			lastName = name
+			var ok bool
+			if fields, ok = g.tables[string(name)]; !ok {
+				fields = s.describe(string(name))
+				g.tables[string(name)] = fields
+			}
 		}
-		var reason string
-		eachField(line[e.fieldsStart:fieldsEnd(line, e)], func(key, value []byte) {
+		reason := ""
+		for more := true; more; {
+			var key, value []byte
+			key, value, i, more = fieldAt(body, i)
 			kind := kindOfValue(value)
 			have, known := fields[string(key)]
 			switch {
@@ -103,46 +115,87 @@ func (s *sender) checkTypes(b *batch) {
 				reason = fmt.Sprintf("field %q is %s in CnosDB's table %q and %s in this line: CnosDB before 2.4.1 checks only a table's first line in a request, and would store this one wrongly without an error",
 					key, have, name, kind)
 			}
+		}
+		// The timestamp and "\n" follow the fields.
+		pos = i + bytes.IndexByte(body[i:], '\n') + 1
+		if reason != "" && reasons == nil {
+			reasons = make([]string, line, b.lines)
+		}
+		if reasons != nil {
+			reasons = append(reasons, reason)
+		}
+	}
+	if reasons != nil {
+		b.index()
+		n := 0
+		s.dropLines(b, 0, func([]byte, *entry) string {
+			n++
+			return reasons[n-1]
 		})
-		return reason
-	})
+	}
 }
 
-// fieldsEnd is where e's field set ends: before the space and timestamp.
-func fieldsEnd(line []byte, e *entry) int {
-	if e.tsStart != e.tsEnd {
-		return e.tsStart - 1
+// lineHead finds, in a valid line starting at pos, where its measurement
+// ends and its fields begin: commas and spaces are escaped before them.
+func lineHead(b []byte, pos int) (nameEnd, fieldsStart int) {
+	nameEnd = -1
+	for i := pos; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case ',':
+			if nameEnd < 0 {
+				nameEnd = i
+			}
+		case ' ':
+			if nameEnd < 0 {
+				nameEnd = i
+			}
+			return nameEnd, i + 1
+		}
 	}
-	return e.bodyEnd
+	return len(b), len(b)
+}
+
+// fieldAt reads the field of a valid field set at b[i:]: its key and raw
+// value, where the value ends, and whether a comma and another field
+// follow.
+func fieldAt(b []byte, i int) (key, value []byte, end int, more bool) {
+	k := i
+	for i < len(b) && b[i] != '=' {
+		if b[i] == '\\' {
+			i++
+		}
+		i++
+	}
+	key = b[k:min(i, len(b))]
+	i++ // '='
+	v := i
+	if i < len(b) && b[i] == '"' {
+		for i++; i < len(b) && b[i] != '"'; i++ {
+			if b[i] == '\\' {
+				i++
+			}
+		}
+		i++ // the closing quote
+	} else {
+		for i < len(b) && b[i] != ',' && b[i] != ' ' && b[i] != '\n' {
+			i++
+		}
+	}
+	i = min(i, len(b))
+	if i < len(b) && b[i] == ',' {
+		return key, b[v:i], i + 1, true
+	}
+	return key, b[v:i], i, false
 }
 
 // eachField calls f with each key and raw value of a valid field set.
 func eachField(fs []byte, f func(key, value []byte)) {
-	for i := 0; i < len(fs); {
-		keyStart := i
-		for i < len(fs) && fs[i] != '=' {
-			if fs[i] == '\\' {
-				i++
-			}
-			i++
-		}
-		key := fs[keyStart:min(i, len(fs))]
-		i++ // '='
-		valueStart := i
-		if i < len(fs) && fs[i] == '"' {
-			for i++; i < len(fs) && fs[i] != '"'; i++ {
-				if fs[i] == '\\' {
-					i++
-				}
-			}
-			i++ // closing quote
-		} else {
-			for i < len(fs) && fs[i] != ',' {
-				i++
-			}
-		}
-		f(key, fs[valueStart:min(i, len(fs))])
-		i++ // ','
+	for i, more := 0, len(fs) > 0; more; {
+		var key, value []byte
+		key, value, i, more = fieldAt(fs, i)
+		f(key, value)
 	}
 }
 

@@ -659,6 +659,7 @@ EOF
 
 start_telegraf() {
 	local telegraf_conf=$1
+	take_baseline
 	: >"$step_log"
 	say "    $telegraf_bin --config $telegraf_conf (log: $step_log)"
 	launch telegraf "$step_log" "$telegraf_bin" --config "$telegraf_conf"
@@ -696,7 +697,17 @@ telegraf_dropped() {
 }
 
 baseline=0
+backlog=0
 expected=0
+
+# take_baseline counts, before Telegraf starts (it would consume them at
+# once), what an earlier run left: messages the group has not consumed, and
+# rows already stored.
+take_baseline() {
+	backlog=$("$BIN/oceanic-producer" -brokers "$brokers" -topic "$TOPIC" -backlog "$CONSUMER_GROUP" 2>>"$LOGS/producer.log") ||
+		fail "could not read the backlog of consumer group $CONSUMER_GROUP"
+	baseline=$(count_rows) || fail "select count(*) from $MEASUREMENT: no answer from CnosDB"
+}
 
 # Prints the stored rows when their number changes, until killed or until
 # the demo is gone (killed with SIGKILL, it runs no cleanup).
@@ -720,10 +731,6 @@ step_produce() {
 	step_log=$LOGS/producer.log
 	: >"$step_log"
 
-	local backlog
-	backlog=$("$BIN/oceanic-producer" -brokers "$brokers" -topic "$TOPIC" -backlog "$CONSUMER_GROUP" 2>>"$step_log") ||
-		fail "could not read the backlog of consumer group $CONSUMER_GROUP"
-	baseline=$(count_rows) || fail "select count(*) from $MEASUREMENT: no answer from CnosDB"
 	expected=$((count + backlog))
 	if ((backlog > 0)); then
 		say "    topic $TOPIC holds $backlog messages that group $CONSUMER_GROUP has not consumed yet (an earlier run): expecting $expected rows"

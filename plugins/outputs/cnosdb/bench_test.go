@@ -93,10 +93,13 @@ func peakHeap(stop <-chan struct{}) <-chan uint64 {
 
 // BenchmarkStdinToHTTP: seed lines through the whole plugin (read,
 // validate, batch, POST) into an accept-all server. One op is one line.
-func BenchmarkStdinToHTTP(b *testing.B) {
-	srv := httptest.NewServer(acceptAll)
+func BenchmarkStdinToHTTP(b *testing.B) { benchmarkHTTP(b, acceptAll, "") }
+
+// benchmarkHTTP runs the plugin, with extra TOML, into handler.
+func benchmarkHTTP(b *testing.B, handler http.Handler, extra string) {
+	srv := httptest.NewServer(handler)
 	defer srv.Close()
-	c, err := load(&testing.T{}, "[[outputs.cnosdb]]\nurls = [\""+srv.URL+"\"]\n")
+	c, err := load(&testing.T{}, "[[outputs.cnosdb]]\nurls = [\""+srv.URL+"\"]\n"+extra)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -108,20 +111,13 @@ func BenchmarkStdinToHTTP(b *testing.B) {
 // every batch is checked for tagless lines and field types (typeguard.go)
 // before it goes.
 func BenchmarkStdinToHTTP230(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	benchmarkHTTP(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == pingPath {
 			io.WriteString(w, `{"status":"healthy","version":"2.3.0, revision x"}`) //nolint:errcheck // to a test client
 			return
 		}
 		acceptAll.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	c, err := load(&testing.T{}, "[[outputs.cnosdb]]\nurls = [\""+srv.URL+"\"]\n")
-	if err != nil {
-		b.Fatal(err)
-	}
-	c.Log.SetOutput(io.Discard)
-	benchmarkRun(b, c)
+	}), "")
 }
 
 // BenchmarkStdinToTestServer: the same into the CnosDB test server, which
@@ -146,14 +142,7 @@ func BenchmarkStdinToTestServer(b *testing.B) {
 
 // BenchmarkStdinToHTTPPrecisionMs: the same with every timestamp rewritten.
 func BenchmarkStdinToHTTPPrecisionMs(b *testing.B) {
-	srv := httptest.NewServer(acceptAll)
-	defer srv.Close()
-	c, err := load(&testing.T{}, "[[outputs.cnosdb]]\nurls = [\""+srv.URL+"\"]\nprecision = \"ms\"\n")
-	if err != nil {
-		b.Fatal(err)
-	}
-	c.Log.SetOutput(io.Discard)
-	benchmarkRun(b, c)
+	benchmarkHTTP(b, acceptAll, "precision = \"ms\"\n")
 }
 
 func benchmarkRun(b *testing.B, c *CnosDB) {

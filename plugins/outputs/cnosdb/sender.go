@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -664,27 +665,39 @@ func (s *sender) createDatabase() error {
 		// Quoted, the name keeps its case and any other character.
 		name = `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
 	}
-	stmt := "CREATE DATABASE IF NOT EXISTS " + name
-	ep := &s.c.endpoints[s.urlIndex]
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, ep.sql, strings.NewReader(stmt))
+	status, body, err := s.sql("", "CREATE DATABASE IF NOT EXISTS "+name)
 	if err != nil {
 		return err
+	}
+	if status/100 == 2 {
+		s.c.Log.Infof("create_database: database %q is ready (%s)", s.c.Database, s.c.endpoints[s.urlIndex].name)
+		return nil
+	}
+	code, msg := errorCode(body)
+	return errors.New(describe(status, code, msg))
+}
+
+// sql runs one statement at the current URL's /api/v1/sql, in database db
+// when it is not empty, and returns the status and the answer (JSON; at
+// most 4 MiB of it).
+func (s *sender) sql(db, stmt string) (int, []byte, error) {
+	u := s.c.endpoints[s.urlIndex].sql
+	if db != "" {
+		u += "&db=" + url.QueryEscape(db)
+	}
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, u, strings.NewReader(stmt))
+	if err != nil {
+		return 0, nil, err
 	}
 	s.c.setHeaders(req)
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.c.client.Do(req)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
-	n, _ := io.ReadFull(resp.Body, s.respBuf)
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // best effort
-	resp.Body.Close()
-	if resp.StatusCode/100 == 2 {
-		s.c.Log.Infof("create_database: database %q is ready (%s)", s.c.Database, ep.name)
-		return nil
-	}
-	code, msg := errorCode(s.respBuf[:n])
-	return errors.New(describe(resp.StatusCode, code, msg))
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return resp.StatusCode, body, err
 }
 
 // tenantMissing tells an unknown tenant from malformed lines, which
@@ -692,24 +705,14 @@ func (s *sender) createDatabase() error {
 // tenant's databases. It returns why the tenant is missing, or "" when it
 // exists or that cannot be told.
 func (s *sender) tenantMissing() string {
-	ep := &s.c.endpoints[s.urlIndex]
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, ep.sql, strings.NewReader("SHOW DATABASES"))
+	status, body, err := s.sql("", "SHOW DATABASES")
 	if err != nil {
 		return ""
 	}
-	s.c.setHeaders(req)
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.c.client.Do(req)
-	if err != nil {
-		return ""
-	}
-	n, _ := io.ReadFull(resp.Body, s.respBuf)
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // best effort
-	resp.Body.Close()
-	code, msg := errorCode(s.respBuf[:n])
+	code, msg := errorCode(body)
 	// 2.3.0 answers SHOW DATABASES for an unknown tenant with 010016 "Auth
 	// error: The tenant not found"; 2.3.4 and later with 030010 or 040008.
-	if (resp.StatusCode == http.StatusInternalServerError && n == 0) || code == "030010" || code == "040008" ||
+	if (status == http.StatusInternalServerError && len(body) == 0) || code == "030010" || code == "040008" ||
 		code == "010016" && strings.Contains(msg, "tenant") && strings.Contains(msg, "not found") {
 		return fmt.Sprintf("tenant %q does not exist (CnosDB before 2.3.4 answers a write to an unknown tenant as if its lines were malformed): create it or fix tenant; holding the data and retrying", s.c.Tenant)
 	}

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -204,25 +202,12 @@ func eachField(fs []byte, f func(key, value []byte)) {
 // the lines it sends give it.
 func (s *sender) describe(measurement string) map[string]fieldKind {
 	fields := map[string]fieldKind{}
-	ep := &s.c.endpoints[s.urlIndex]
-	stmt := "DESCRIBE TABLE \"" + strings.ReplaceAll(measurement, `"`, `""`) + `"`
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, ep.sql+"&db="+url.QueryEscape(s.c.Database), strings.NewReader(stmt))
-	if err != nil {
-		return fields
-	}
-	s.c.setHeaders(req)
-	req.Header.Set("Accept", "application/json")
-	resp, err := s.c.client.Do(req)
-	if err != nil {
-		return fields
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode != http.StatusOK {
+	status, body, err := s.sql(s.c.Database, "DESCRIBE TABLE \""+strings.ReplaceAll(measurement, `"`, `""`)+`"`)
+	if err != nil || status != http.StatusOK {
 		return fields
 	}
 	var columns []map[string]string
-	if json.NewDecoder(bytes.NewReader(body)).Decode(&columns) != nil {
+	if json.Unmarshal(body, &columns) != nil {
 		return fields
 	}
 	for _, c := range columns {

@@ -4,7 +4,7 @@
 #
 #   scripts/cnosdb.sh path [--version V]        print the binary the tests use; exit 1 saying why there is none
 #   scripts/cnosdb.sh versions                  list the binaries found, newest first: VERSION PATH
-#   scripts/cnosdb.sh install FILE              keep a CnosDB binary (or .gz/.xz/.zst/.tar.gz of one) in the cache
+#   scripts/cnosdb.sh install FILE              keep a CnosDB binary (or a CnosDB .deb, or a .gz/.xz/.zst/.tar.gz of the binary) in the cache
 #   scripts/cnosdb.sh start [--dir D] [--port P] [--auth] [--max-body SIZE] [--fresh]
 #                                               start a server on D, wait until /api/v1/ping answers
 #   scripts/cnosdb.sh stop [--dir D] [--kill]   SIGTERM, wait, SIGKILL (--kill: SIGKILL at once, as a crash)
@@ -23,9 +23,10 @@
 #      cnosdb*.gz, *.xz, *.zst, *.tar.gz or *.tgz holding one, unpacked into the
 #      cache on first use.
 # No package registry serves a CnosDB server. Get one from CnosDB's own
-# release packages (the .deb or .rpm of a release holds usr/bin/cnosdb), or
-# build it from its source as CnosDB's README describes, and hand it to
-# `install`. Nothing here downloads or builds CnosDB.
+# release packages (the .deb of a release holds usr/bin/cnosdb: hand the
+# .deb itself to `install`), or build it from its source as CnosDB's README
+# describes and hand `install` the binary. Nothing here downloads or builds
+# CnosDB.
 #
 # The server: `cnosdb run -M singleton` with a config this script writes into
 # D/cnosdb.toml at every start, in the layout of the binary's version (2.3.x
@@ -80,6 +81,7 @@ unpack() {
 	# shellcheck disable=SC2064 # expand now: tmp is local
 	trap "rm -rf '$tmp'" RETURN
 	case $file in
+	*.deb) command -v dpkg-deb >/dev/null || die "dpkg-deb is needed to unpack $file"; dpkg-deb -x "$file" "$tmp" ;;
 	*.tar.gz | *.tgz) tar -xzf "$file" -C "$tmp" ;;
 	*.tar.xz) tar -xJf "$file" -C "$tmp" ;;
 	*.tar.zst) command -v zstd >/dev/null || die "zstd is needed to unpack $file"; zstd -dc "$file" | tar -x -C "$tmp" ;;

@@ -121,12 +121,6 @@ func Versions() []string {
 	return versions
 }
 
-// Available reports whether a real CnosDB can be started here.
-func Available() bool {
-	path, _ := Binary()
-	return path != ""
-}
-
 // Require skips t when there is no real CnosDB binary, saying why.
 func Require(t testing.TB) {
 	t.Helper()
@@ -143,7 +137,7 @@ func Require(t testing.TB) {
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	Require(t)
-	s, err := Launch(t.TempDir(), opts)
+	s, err := launch(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,8 +145,8 @@ func Start(t testing.TB, opts Options) *Server {
 	return s
 }
 
-// Launch starts a server with its data in dir. Close stops it; dir stays.
-func Launch(dir string, opts Options) (*Server, error) {
+// launch starts a server with its data in dir. Close stops it; dir stays.
+func launch(dir string, opts Options) (*Server, error) {
 	if path, why := Binary(); path == "" {
 		return nil, errors.New(why)
 	}
@@ -252,9 +246,6 @@ func (s *Server) run(args ...string) error {
 
 // URL is the base address.
 func (s *Server) URL() string { return "http://127.0.0.1:" + strconv.Itoa(s.port) }
-
-// Dir holds the server's data, config and log (cnosdb.out).
-func (s *Server) Dir() string { return s.dir }
 
 // Version is what /api/v1/ping says.
 func (s *Server) Version() string {

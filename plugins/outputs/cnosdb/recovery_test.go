@@ -49,8 +49,9 @@ func TestOverloadThenOutage(t *testing.T) {
 		name        string
 		withMarkers bool
 		// closeAtOnce: the second half and stdin's end follow CnosDB's
-		// return at once, as in the issue; otherwise the test waits for
-		// the first half to be stored first.
+		// return at once, as in the issue, after an outage long enough
+		// (8 s) for the back-off to grow past shutdown_timeout, as it had
+		// there; otherwise the test waits for the first half to be stored.
 		closeAtOnce bool
 	}{{"alone", false, false}, {"at-once", false, true}, {"acked", true, false}} {
 		withMarkers := tc.withMarkers
@@ -75,7 +76,11 @@ retry_max_interval = "15s"`)
 			r.write(firstHalf)
 			waitFor(t, "five overload answers", func() bool { return s.Stats().Count(422, "020005") >= 5 })
 			s.Down()
-			time.Sleep(3 * time.Second)
+			if tc.closeAtOnce {
+				time.Sleep(8 * time.Second)
+			} else {
+				time.Sleep(3 * time.Second)
+			}
 			if err := s.Up(); err != nil {
 				t.Fatal(err)
 			}

@@ -109,15 +109,16 @@ func run(args []string, stderr io.Writer) int {
 	if *verbose {
 		opts.Logf = logger.Printf
 	}
+	// Before the address is logged: whoever reads it may stop the server
+	// at once.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	srv, err := cnosdbtest.Start(opts)
 	if err != nil {
 		logger.Print(err)
 		return 1
 	}
 	logger.Printf("serving CnosDB %s on %s", srv.Dialect(), srv.URL())
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	<-ctx.Done()
 	logger.Print("shutting down")
 	done := make(chan error, 1)

@@ -118,17 +118,17 @@ func TestServeAndShutdown(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	// The log first, to its end: Wait closes the pipe, and a Wait racing
+	// the reader lost the last lines.
+	var got string
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v", err)
-		}
+	case got = <-logs:
 	case <-time.After(10 * time.Second):
 		t.Fatal("no exit after SIGTERM")
 	}
-	got := <-logs
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
 	if !strings.Contains(got, "POST /api/v1/write?db=telegraf -> 200") || !strings.Contains(got, "shutting down") {
 		t.Fatalf("logs:\n%s", got)
 	}

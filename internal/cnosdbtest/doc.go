@@ -91,17 +91,22 @@
 // database precision truncates (ns to ms divides). precision is
 // case-insensitive; any other value is ns.
 //
-// Line protocol, 2.3.0: its hand-written parser keeps backslashes in
-// measurement names, tag keys and values and field keys, and keeps the
-// escapes inside string field values too ("a \"b\"" is stored as a \"b\").
-// The measurement starts at the first letter, digit or backslash and runs
-// to the first comma, even an escaped one; a line without a comma (no tags)
-// cannot parse. An empty field value is the float 1, "truex" is true, a
-// backslash before a closing quote keeps the string open. It can also run a
-// token into the next line: a line without a timestamp followed by another
-// line takes the next line's first digits as its timestamp (and stores
-// garbage). This server parses line by line instead and gives such a line
-// the server's time, so clients should always send timestamps to 2.3.0.
+// Line protocol, 2.3.0: its hand-written tokenizer reads the whole body,
+// one token after another, each skipping what comes before it, and this
+// server does the same (a real 2.3.0 agrees, see the conformance test). It
+// keeps backslashes in measurement names, tag keys and values and field
+// keys, and keeps the escapes inside string field values too ("a \"b\"" is
+// stored as a \"b\"). The measurement starts at the first letter, digit or
+// backslash and runs to the next comma, even an escaped one, across
+// newlines: a line without tags takes the next line's text into its name,
+// and only a tagless last line fails. Fields end at a space outside quotes
+// or at any newline, so a string holding a newline fails. An empty field
+// value is the float 1, "truex" is true, a backslash before a closing quote
+// keeps the string open. A line without a timestamp takes the next line's
+// first digits as its timestamp, so clients should always send timestamps
+// to 2.3.0. Field types are checked against the stored schema only on a
+// table's first line in a body; later lines of another number type are
+// stored as their bits (see checkSchema230).
 //
 // Line protocol, 2.4: standard escapes (\, \= \space in names, \" \\ in
 // strings), tagless lines allowed, names taken as written. This server

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,8 +22,22 @@ func main() {
 
 func run() int {
 	plugin := cnosdb.New()
-	if code, stop := execd.Configure(binary, "outputs", "cnosdb", plugin, plugin.Log, os.Args[1:], os.Stdout); stop {
+	var test bool
+	var testWrite string
+	testFlags := func(fs *flag.FlagSet) {
+		fs.BoolVar(&test, "test", false, "check every URL (reachable, credentials, tenant, database), print a verdict line per URL and exit: 0 when all pass, 1 otherwise; writes nothing")
+		fs.StringVar(&testWrite, "test-write", "", "with -test, also write one line to this measurement")
+	}
+	if code, stop := execd.Configure(binary, "outputs", "cnosdb", plugin, plugin.Log, os.Args[1:], os.Stdout, testFlags); stop {
 		return code
+	}
+	if test || testWrite != "" {
+		ctx, stop := execd.StopContext(context.Background())
+		defer stop()
+		if !plugin.Check(ctx, os.Stdout, testWrite) {
+			return 1
+		}
+		return 0
 	}
 
 	// With Telegraf gone, a failed write to stderr must not kill the

@@ -162,3 +162,39 @@ func TestBadConfigExits1(t *testing.T) {
 		t.Fatalf("exit %d, stderr:\n%s", code, c.stderr.String())
 	}
 }
+
+// -test prints one verdict line per URL on stdout and exits 0 only when
+// every URL passes; it reads no stdin and writes nothing to CnosDB.
+func TestTestFlag(t *testing.T) {
+	s, err := cnosdbtest.Start(cnosdbtest.Options{Databases: []string{"telegraf"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, tc := range []struct {
+		name, database string
+		code           int
+		want           string
+	}{
+		{"good", "telegraf", 0, "ok   " + s.URL() + `: CnosDB 2.3.0, user "root" accepted in tenant "cnosdb", database "telegraf" exists`},
+		{"missing database", "nodb", 1, "FAIL " + s.URL() + `: CnosDB 2.3.0, user "root" accepted in tenant "cnosdb"; database "nodb" does not exist`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "cnosdb.conf")
+			if err := os.WriteFile(path, []byte(fmt.Sprintf("[[outputs.cnosdb]]\nurls = [%q]\ndatabase = %q\n", s.URL(), tc.database)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(os.Args[0], "-config", path, "-test")
+			cmd.Env = append(os.Environ(), "TELEGRAF_CNOSDB_TEST_MAIN=1")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			cmd.Run() //nolint:errcheck // the exit code is the point
+			if code := cmd.ProcessState.ExitCode(); code != tc.code || !strings.HasPrefix(stdout.String(), tc.want) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want %d and %q", code, stdout.String(), stderr.String(), tc.code, tc.want)
+			}
+		})
+	}
+	if got := s.Measurements("", "telegraf"); len(got) != 0 {
+		t.Fatalf("-test wrote %v", got)
+	}
+}

@@ -40,14 +40,18 @@ type Flags struct {
 	Version      bool
 }
 
-// ParseFlags reads -config, -sample-config and -version. It prints the
-// sample config or the version itself and reports done, so main only has
-// to return.
-func ParseFlags(binary, sampleConfig string, args []string, stdout io.Writer) (f Flags, done bool, err error) {
+// ParseFlags reads -config, -sample-config and -version, and the flags a
+// binary adds of its own (more registers them). It prints the sample
+// config or the version itself and reports done, so main only has to
+// return.
+func ParseFlags(binary, sampleConfig string, args []string, stdout io.Writer, more ...func(*flag.FlagSet)) (f Flags, done bool, err error) {
 	fs := flag.NewFlagSet(binary, flag.ContinueOnError)
 	fs.StringVar(&f.Config, "config", "", "path to the plugin's config file (one plugin table, see -sample-config)")
 	fs.BoolVar(&f.SampleConfig, "sample-config", false, "print a documented sample config and exit")
 	fs.BoolVar(&f.Version, "version", false, "print the version and exit")
+	for _, register := range more {
+		register(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return f, true, err
 	}
@@ -88,12 +92,12 @@ type Plugin interface {
 	Init() error
 }
 
-// Configure is the start of every main: it handles the flags, loads the
-// [[kind.name]] table of -config into plugin and runs its Init. When stop is
-// true, main exits with code at once (flags handled, or bad config, which is
-// logged through log).
-func Configure(binary, kind, name string, plugin Plugin, log telegraf.Logger, args []string, stdout io.Writer) (code int, stop bool) {
-	flags, done, err := ParseFlags(binary, plugin.SampleConfig(), args, stdout)
+// Configure is the start of every main: it handles the flags (more adds a
+// binary's own), loads the [[kind.name]] table of -config into plugin and
+// runs its Init. When stop is true, main exits with code at once (flags
+// handled, or bad config, which is logged through log).
+func Configure(binary, kind, name string, plugin Plugin, log telegraf.Logger, args []string, stdout io.Writer, more ...func(*flag.FlagSet)) (code int, stop bool) {
+	flags, done, err := ParseFlags(binary, plugin.SampleConfig(), args, stdout, more...)
 	switch {
 	case err != nil:
 		log.Errorf("%v", err)

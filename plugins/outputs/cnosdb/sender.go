@@ -399,14 +399,10 @@ func (s *sender) version() (version string, answered bool) {
 	if err != nil {
 		return "", false
 	}
-	var ping struct {
-		Version string `json:"version"`
-	}
-	if status != http.StatusOK || json.Unmarshal(body, &ping) != nil {
+	if status != http.StatusOK {
 		return "", true
 	}
-	v, _, _ := strings.Cut(ping.Version, ",")
-	return strings.TrimSpace(v), true
+	return pingVersion(body), true
 }
 
 // taglessUnsafe tells the CnosDB versions whose line-protocol parser
@@ -677,21 +673,26 @@ func (s *sender) createDatabase() error {
 	return errors.New(describe(status, code, msg))
 }
 
-// sql runs one statement at the current URL's /api/v1/sql, in database db
-// when it is not empty, and returns the status and the answer (JSON; at
-// most 4 MiB of it).
+// sql runs one statement at the current URL.
 func (s *sender) sql(db, stmt string) (int, []byte, error) {
-	u := s.c.endpoints[s.urlIndex].sql
+	return s.c.sqlAt(s.ctx, &s.c.endpoints[s.urlIndex], db, stmt)
+}
+
+// sqlAt runs one statement at ep's /api/v1/sql, in database db when it is
+// not empty, and returns the status and the answer (JSON; at most 4 MiB of
+// it).
+func (c *CnosDB) sqlAt(ctx context.Context, ep *endpoint, db, stmt string) (int, []byte, error) {
+	u := ep.sql
 	if db != "" {
 		u += "&db=" + url.QueryEscape(db)
 	}
-	req, err := http.NewRequestWithContext(s.ctx, http.MethodPost, u, strings.NewReader(stmt))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(stmt))
 	if err != nil {
 		return 0, nil, err
 	}
-	s.c.setHeaders(req)
+	c.setHeaders(req)
 	req.Header.Set("Accept", "application/json")
-	resp, err := s.c.client.Do(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -905,22 +906,40 @@ func (s *sender) ping(idx int) bool {
 	return err == nil && status == http.StatusOK
 }
 
-// askPing GETs endpoint idx's /api/v1/ping, within timeout, and returns
-// the status and the start of the answer (in respBuf).
+// askPing GETs endpoint idx's /api/v1/ping within timeout.
 func (s *sender) askPing(idx int, timeout time.Duration) (int, []byte, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	return s.c.pingAt(s.ctx, &s.c.endpoints[idx], timeout, s.respBuf)
+}
+
+// pingAt GETs ep's /api/v1/ping within timeout, and returns the status and
+// the start of the answer (read into buf).
+func (c *CnosDB) pingAt(ctx context.Context, ep *endpoint, timeout time.Duration, buf []byte) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.c.endpoints[idx].ping, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ep.ping, nil)
 	if err != nil {
 		return 0, nil, err
 	}
-	s.c.setHeaders(req)
-	resp, err := s.c.client.Do(req)
+	c.setHeaders(req)
+	resp, err := c.client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
-	n, _ := io.ReadFull(resp.Body, s.respBuf)
+	n, _ := io.ReadFull(resp.Body, buf)
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) //nolint:errcheck // best effort
 	resp.Body.Close()
-	return resp.StatusCode, s.respBuf[:n], nil
+	return resp.StatusCode, buf[:n], nil
+}
+
+// pingVersion reads "2.3.0" of a ping answer's "2.3.0, revision <git
+// hash>"; "" when it holds none.
+func pingVersion(body []byte) string {
+	var ping struct {
+		Version string `json:"version"`
+	}
+	if json.Unmarshal(body, &ping) != nil {
+		return ""
+	}
+	v, _, _ := strings.Cut(ping.Version, ",")
+	return strings.TrimSpace(v)
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,8 +23,27 @@ func main() {
 
 func run() int {
 	plugin := kafka_consumer.New()
-	if code, stop := execd.Configure(binary, "inputs", "kafka_consumer", plugin, plugin.Log, os.Args[1:], os.Stdout); stop {
+	var test bool
+	var count int
+	testFlags := func(fs *flag.FlagSet) {
+		fs.BoolVar(&test, "test", false, "join no consumer group, commit nothing: print the line protocol of up to -count messages of each partition (bad messages on stderr) and exit: 0, or 1 when the brokers or a topic cannot be reached")
+		fs.IntVar(&count, "count", 10, "with -test, messages to read from each partition")
+	}
+	if code, stop := execd.Configure(binary, "inputs", "kafka_consumer", plugin, plugin.Log, os.Args[1:], os.Stdout, testFlags); stop {
 		return code
+	}
+	if test {
+		if count < 1 {
+			plugin.Log.Errorf("-count: must be at least 1, got %d", count)
+			return 2
+		}
+		ctx, stop := execd.StopContext(context.Background())
+		defer stop()
+		if err := plugin.DryRun(ctx, os.Stdout, os.Stderr, count); err != nil {
+			plugin.Log.Errorf("%v", err)
+			return 1
+		}
+		return 0
 	}
 
 	// A write to a closed stdout (Telegraf gone) must return an error we

@@ -26,6 +26,8 @@ func TestCommandLine(t *testing.T) {
 	dir := t.TempDir()
 	badConf := filepath.Join(dir, "bad.conf")
 	os.WriteFile(badConf, []byte("[[inputs.kafka_consumer]]\nbrokers = [\"127.0.0.1:1\"]\ntopics = [\"t\"]\ndata_format = \"json\"\nmax_undelivered = 5\n"), 0o600) //nolint:errcheck // checked by the run below
+	noBroker := filepath.Join(dir, "no-broker.conf")
+	os.WriteFile(noBroker, []byte("[[inputs.kafka_consumer]]\nbrokers = [\"127.0.0.1:1\"]\ntopics = [\"t\"]\ndata_format = \"json\"\nmetadata_retry_max = 0\n"), 0o600) //nolint:errcheck // checked by the run below
 	tests := []struct {
 		args       []string
 		wantCode   int
@@ -37,6 +39,8 @@ func TestCommandLine(t *testing.T) {
 		{args: nil, wantCode: 2, wantStderr: "E! [inputs.kafka_consumer] -config is required"},
 		{args: []string{"-config", filepath.Join(dir, "missing.conf")}, wantCode: 1, wantStderr: "missing.conf"},
 		{args: []string{"-config", badConf}, wantCode: 1, wantStderr: `unknown option(s) ["max_undelivered"]`},
+		{args: []string{"-config", noBroker, "-test"}, wantCode: 1, wantStderr: "cannot connect to brokers [127.0.0.1:1]"},
+		{args: []string{"-config", noBroker, "-test", "-count", "0"}, wantCode: 2, wantStderr: "-count: must be at least 1"},
 	}
 	for _, tt := range tests {
 		cmd := exec.Command(bin, tt.args...)

@@ -189,14 +189,26 @@ func (k *KafkaConsumer) watchTopics(ctx context.Context, client sarama.Client, t
 }
 
 func (k *KafkaConsumer) refreshTopics(client sarama.Client, topics *topicSet) error {
-	if err := client.RefreshMetadata(); err != nil {
-		return err
-	}
-	all, err := client.Topics()
+	wanted, _, err := k.wantedTopics(client)
 	if err != nil {
 		return err
 	}
-	wanted := slices.Clone(k.Topics)
+	if old, changed := topics.set(wanted); changed {
+		k.Log.Infof("topics changed from %v to %v", old, topics.list())
+	}
+	return nil
+}
+
+// wantedTopics is topics, and the broker's topics that topic_regexps
+// match, from fresh metadata; all lists every topic the broker has.
+func (k *KafkaConsumer) wantedTopics(client sarama.Client) (wanted, all []string, err error) {
+	if err := client.RefreshMetadata(); err != nil {
+		return nil, nil, err
+	}
+	if all, err = client.Topics(); err != nil {
+		return nil, nil, err
+	}
+	wanted = slices.Clone(k.Topics)
 	for _, t := range all {
 		for _, re := range k.regexps {
 			if re.MatchString(t) {
@@ -205,10 +217,7 @@ func (k *KafkaConsumer) refreshTopics(client sarama.Client, topics *topicSet) er
 			}
 		}
 	}
-	if old, changed := topics.set(wanted); changed {
-		k.Log.Infof("topics changed from %v to %v", old, topics.list())
-	}
-	return nil
+	return wanted, all, nil
 }
 
 // topicSet is the subscription, shared with the topic watcher; changed is

@@ -424,7 +424,8 @@ func samePing(a, b string) bool {
 	return reflect.DeepEqual(pa, pb)
 }
 
-// rowsOf reads the stored rows of both servers, comparable.
+// normalize makes rows from either server comparable: empty tag and field
+// sets become nil, and so does an empty result.
 func normalize(rows []cnosdbtest.Row) []cnosdbtest.Row {
 	for i := range rows {
 		if len(rows[i].Tags) == 0 {

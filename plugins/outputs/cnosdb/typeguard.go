@@ -188,15 +188,6 @@ func fieldAt(b []byte, i int) (key, value []byte, end int, more bool) {
 	return key, b[v:i], i, false
 }
 
-// eachField calls f with each key and raw value of a valid field set.
-func eachField(fs []byte, f func(key, value []byte)) {
-	for i, more := 0, len(fs) > 0; more; {
-		var key, value []byte
-		key, value, i, more = fieldAt(fs, i)
-		f(key, value)
-	}
-}
-
 // describe asks CnosDB for a table's field types; a table that does not
 // exist yet has none. When CnosDB cannot say, the guard knows only what
 // the lines it sends give it.

@@ -89,3 +89,12 @@ func TestTypeConflictsOn230(t *testing.T) {
 		})
 	}
 }
+
+// eachField calls f with each key and raw value of a valid field set.
+func eachField(fs []byte, f func(key, value []byte)) {
+	for i, more := 0, len(fs) > 0; more; {
+		var key, value []byte
+		key, value, i, more = fieldAt(fs, i)
+		f(key, value)
+	}
+}

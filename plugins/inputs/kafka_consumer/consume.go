@@ -24,6 +24,7 @@ const flushBytes = 64 << 10
 // Stats counts what the input did; it is logged at shutdown.
 type Stats struct {
 	Messages    atomic.Int64 // consumed from Kafka
+	Bytes       atomic.Int64 // their values' bytes, added per chunk
 	Lines       atomic.Int64 // written to stdout
 	BadMessages atomic.Int64 // not valid, too long, or unconvertible
 	// Acknowledged counts messages whose checkpoint the output
@@ -87,6 +88,14 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 		return err
 	}
 	defer stopTracking()
+	if k.StatsInterval > 0 {
+		r := &statsReporter{k: k, t: t, stats: stats, client: client}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.run(ctx)
+		}()
+	}
 	h := &handler{
 		k:     k,
 		t:     t,
@@ -288,17 +297,28 @@ func (h *handler) Cleanup(sarama.ConsumerGroupSession) error {
 // once). When the window is full it waits, and sarama stops fetching.
 func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	c := newClaimConverter(h.k)
+	ps := h.t.parts.claim(claim.Topic(), claim.Partition(), claim.InitialOffset())
+	defer ps.owned.Store(false)
 	var last *sarama.ConsumerMessage
+	// counted adds the chunk's messages to the counters, once per chunk.
+	counted := func() {
+		ps.messages.Add(int64(c.messages))
+		ps.bytes.Add(c.bytes)
+		ps.badMessages.Add(int64(c.bad))
+		h.stats.Bytes.Add(c.bytes)
+	}
 	flush := func() error {
 		if last == nil {
 			return nil
 		}
-		cp := checkpoint{topic: last.Topic, partition: last.Partition, first: c.first, next: last.Offset + 1, messages: c.messages, lines: c.lines}
+		cp := checkpoint{topic: last.Topic, partition: last.Partition, first: c.first, next: last.Offset + 1, messages: c.messages, lines: c.lines, ps: ps}
 		if err := h.t.write(c.buf, cp, session); err != nil {
 			err = fmt.Errorf("writing to stdout: %w", err)
 			h.fail(err)
 			return err
 		}
+		counted()
+		ps.consumed.Store(cp.next)
 		c.reset()
 		last = nil
 		return nil
@@ -308,6 +328,7 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 	// since no session would be there to commit it.
 	finish := func() error {
 		if h.t.markers() {
+			counted()
 			h.t.release(c.messages)
 			return nil
 		}
@@ -331,6 +352,7 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 			}
 			h.stats.Messages.Add(1)
 			if err := c.append(msg); err != nil {
+				c.bad++
 				h.stats.BadMessages.Add(1)
 				h.k.logBadMessage(msg, err)
 			}
@@ -366,6 +388,9 @@ type claimConverter struct {
 	lines    int
 	messages int
 	first    int64 // offset of the first message in buf
+	// For the self-metrics: the chunk's bytes consumed and bad messages.
+	bytes int64
+	bad   int
 }
 
 func newClaimConverter(k *KafkaConsumer) *claimConverter {
@@ -380,6 +405,8 @@ func (c *claimConverter) reset() {
 	c.buf = c.buf[:0]
 	c.lines = 0
 	c.messages = 0
+	c.bytes = 0
+	c.bad = 0
 }
 
 // append converts one message the way stock kafka_consumer does: parse,
@@ -391,6 +418,7 @@ func (c *claimConverter) append(msg *sarama.ConsumerMessage) error {
 		c.first = msg.Offset
 	}
 	c.messages++
+	c.bytes += int64(len(msg.Value))
 	if k.MaxMessageLen != 0 && len(msg.Value) > k.MaxMessageLen {
 		return fmt.Errorf("message exceeds max_message_len (actual %d, max %d)", len(msg.Value), k.MaxMessageLen)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/influxdata/telegraf/plugins/common/kafka"
 
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/selfstat"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/parsers/jsonlp"
 )
 
@@ -87,6 +88,11 @@ type KafkaConsumer struct {
 	DeliverySocketDir     string          `toml:"delivery_socket_dir"`
 	MaxUndeliveredMetrics int             `toml:"max_undelivered_metrics"`
 	MetricBatchSize       int             `toml:"metric_batch_size"`
+
+	// Self-metrics (selfstats.go): off while stats_interval is 0.
+	StatsInterval             config.Duration `toml:"stats_interval"`
+	StatsMeasurement          string          `toml:"stats_measurement"`
+	StatsPartitionMeasurement string          `toml:"stats_partition_measurement"`
 
 	// Version, client id, TLS, SASL and metadata options come from
 	// Telegraf's own Kafka config, so they parse and apply exactly as
@@ -200,6 +206,18 @@ func (k *KafkaConsumer) Init() error {
 	}
 	if k.ConsumerGroup == "" {
 		k.ConsumerGroup = defaultConsumerGroup
+	}
+	if k.StatsMeasurement == "" {
+		k.StatsMeasurement = defaultStatsMeasurement
+	}
+	if k.StatsPartitionMeasurement == "" {
+		k.StatsPartitionMeasurement = defaultStatsPartitionMeasurement
+	}
+	if err := selfstat.CheckOptions(time.Duration(k.StatsInterval), map[string]string{
+		"stats_measurement":           k.StatsMeasurement,
+		"stats_partition_measurement": k.StatsPartitionMeasurement,
+	}); err != nil {
+		return err
 	}
 	switch k.TimestampSource {
 	case "":

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/delivery"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/selfstat"
 )
 
 // delivery_tracking values.
@@ -72,6 +73,9 @@ type checkpoint struct {
 	lines     int
 	written   time.Time
 	received  bool // the output has read its marker
+	// ps is the partition's self-metrics (nil in some tests). A
+	// checkpoint of self-metrics rows has no topic: it commits nothing.
+	ps *partitionStats
 }
 
 // tracker is the input's half of the delivery loop (package delivery): it
@@ -137,6 +141,11 @@ type tracker struct {
 	chunkMessages, chunkLines int // a chunk's bounds (chunkFraction)
 	// tracked mirrors state != untracked, for the per-message path.
 	tracked atomic.Bool
+
+	// For the self-metrics: every partition owned, and how long
+	// checkpoints waited for their acknowledgement.
+	parts      partitionRegistry
+	ackLatency selfstat.Histogram
 }
 
 // newTracker makes the input's half of the loop; retriggers says whether
@@ -234,7 +243,9 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 			return err
 		}
 		t.stats.Lines.Add(int64(cp.lines))
+		cp.ps.wrote(cp.lines)
 		session.MarkOffset(cp.topic, cp.partition, cp.next, "")
+		cp.ps.committedTo(cp.next)
 		return nil
 	}
 	if session.Context().Err() != nil {
@@ -245,6 +256,19 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 		t.mu.Unlock()
 		return nil
 	}
+	marker := t.queueLocked(cp)
+	t.mu.Unlock()
+	// Queued first: the acknowledgement may come before Write returns.
+	if _, err := t.out.Write(delivery.AppendMarker(chunk, marker)); err != nil {
+		return err
+	}
+	t.stats.Lines.Add(int64(cp.lines))
+	cp.ps.wrote(cp.lines)
+	return nil
+}
+
+// queueLocked puts a checkpoint in the queue and returns its marker.
+func (t *tracker) queueLocked(cp checkpoint) delivery.Marker {
 	now := time.Now()
 	cp.seq, cp.written = t.nextSeq, now
 	t.nextSeq++
@@ -255,15 +279,30 @@ func (t *tracker) write(chunk []byte, cp checkpoint, session sarama.ConsumerGrou
 	t.messages += cp.messages
 	t.lines += cp.lines
 	t.inside += cp.lines + 1
-	hold := t.holdLocked()
-	t.mu.Unlock()
-	// Queued first: the acknowledgement may come before Write returns.
-	chunk = delivery.AppendMarker(chunk, delivery.Marker{Seq: cp.seq, Lines: uint64(cp.lines), Socket: t.socket, Hold: hold})
-	if _, err := t.out.Write(chunk); err != nil {
+	return delivery.Marker{Seq: cp.seq, Lines: uint64(cp.lines), Socket: t.socket, Hold: t.holdLocked()}
+}
+
+// writeStats writes self-metrics rows. Tracked, they get a checkpoint of
+// their own, so the output's count of the lines between markers holds;
+// it commits nothing when acknowledged, and a replay does not bring
+// them back.
+func (t *tracker) writeStats(rows []byte, n int) error {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	t.mu.Lock()
+	if t.stopping {
+		t.mu.Unlock()
+		return nil
+	}
+	if t.state == untracked {
+		t.mu.Unlock()
+		_, err := t.out.Write(rows)
 		return err
 	}
-	t.stats.Lines.Add(int64(cp.lines))
-	return nil
+	marker := t.queueLocked(checkpoint{lines: n})
+	t.mu.Unlock()
+	_, err := t.out.Write(delivery.AppendMarker(rows, marker))
+	return err
 }
 
 // acquire takes room in the window for one more message, given the lines
@@ -537,11 +576,13 @@ func (t *tracker) acknowledgedLocked(now time.Time) {
 	t.heldLines -= cp.lines
 	t.lastProgress = now
 	t.stats.Acknowledged.Add(int64(cp.messages))
+	t.ackLatency.Observe(now.Sub(cp.written))
 	if t.insideLimit < t.fullInside {
 		t.insideLimit = min(t.fullInside, t.insideLimit+max(1, cp.lines/chunkFraction))
 	}
-	if t.session != nil {
+	if t.session != nil && cp.topic != "" {
 		t.session.MarkOffset(cp.topic, cp.partition, cp.next, "")
+		cp.ps.committedTo(cp.next)
 	}
 	t.freeRoomLocked()
 }
@@ -641,8 +682,9 @@ func (t *tracker) fallBackLocked(timeout time.Duration) {
 		timeout, delivery.Measurement)
 	t.untrackLocked()
 	for _, cp := range t.queue {
-		if t.session != nil {
+		if t.session != nil && cp.topic != "" {
 			t.session.MarkOffset(cp.topic, cp.partition, cp.next, "")
+			cp.ps.committedTo(cp.next)
 		}
 	}
 	t.queue = t.queue[:0]

@@ -36,6 +36,7 @@ import (
 	"github.com/influxdata/telegraf/plugins/common/tls"
 
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/selfstat"
 )
 
 //go:embed sample.conf
@@ -92,6 +93,10 @@ type CnosDB struct {
 	RetryMaxInterval     config.Duration `toml:"retry_max_interval"`
 	ShutdownTimeout      config.Duration `toml:"shutdown_timeout"`
 	LogLevel             string          `toml:"log_level"`
+
+	// Self-metrics (selfstats.go): off while stats_interval is 0.
+	StatsInterval    config.Duration `toml:"stats_interval"`
+	StatsMeasurement string          `toml:"stats_measurement"`
 
 	// Connection options of stock outputs.http.
 	IdleConnTimeout     config.Duration `toml:"idle_conn_timeout"`
@@ -208,6 +213,7 @@ func New() *CnosDB {
 		RetryInitialInterval: config.Duration(defaultRetryInitial),
 		RetryMaxInterval:     config.Duration(defaultRetryMax),
 		ShutdownTimeout:      config.Duration(defaultShutdownTimeout),
+		StatsMeasurement:     defaultStatsMeasurement,
 		Log:                  execd.NewLogger("outputs.cnosdb", telegraf.Warn),
 	}
 }
@@ -311,6 +317,9 @@ func (c *CnosDB) Init() error {
 		if d.v < 0 {
 			return fmt.Errorf("%s: must not be negative, got %s", d.name, time.Duration(d.v))
 		}
+	}
+	if err := selfstat.CheckOptions(time.Duration(c.StatsInterval), map[string]string{"stats_measurement": c.StatsMeasurement}); err != nil {
+		return err
 	}
 	if c.MaxIdleConns < 0 || c.MaxIdleConnsPerHost < 0 {
 		return errors.New("max_idle_conn, max_idle_conn_per_host: must not be negative")

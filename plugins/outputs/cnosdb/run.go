@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/delivery"
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/selfstat"
 )
 
 // Stats counts what became of the lines read; safe to read while Run runs.
@@ -21,6 +22,19 @@ type Stats struct {
 	Batches          atomic.Int64 // batches settled
 	Requests         atomic.Int64 // write requests sent
 	Retries          atomic.Int64 // failed attempts that were retried
+	// The retries by cause (failureCause): CnosDB could not be reached;
+	// it was there but failed (overload, timeouts, server errors); it
+	// refused the credentials, the tenant or the database.
+	RetriesUnreachable, RetriesServer, RetriesConfig atomic.Int64
+	Writes                                           atomic.Int64 // requests CnosDB accepted
+	// SelfLines counts the output's own self-metrics rows, which are
+	// written like the lines read.
+	SelfLines atomic.Int64
+	// Failing is true from a failed attempt until a write succeeds: the
+	// output holds its data for CnosDB.
+	Failing atomic.Bool
+	// WriteLatency times every write request, answered or not.
+	WriteLatency selfstat.Histogram
 	// Stalls counts the times the reader stopped reading stdin because
 	// max_buffered_bytes was in use; Waiting is true while it is stopped.
 	Stalls  atomic.Int64
@@ -61,6 +75,12 @@ func (c *CnosDB) Run(ctx context.Context, in io.Reader, stats *Stats) error {
 		s.run()
 	}()
 	go p.read(in)
+	if c.StatsInterval > 0 {
+		reportCtx, stopReports := context.WithCancel(context.Background())
+		defer stopReports()
+		r := &statsReporter{c: c, p: p, s: s, stats: stats}
+		go r.run(reportCtx)
+	}
 
 	var deadline <-chan time.Time
 	var limit time.Duration

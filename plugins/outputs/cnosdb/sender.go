@@ -194,8 +194,9 @@ type sender struct {
 	ctx context.Context
 
 	urlIndex     int
-	gzip         bool // may be turned off when the server cannot decode it
-	gzipVerified bool // a gzip body has been accepted
+	currentURL   atomic.Int32 // urlIndex, for the self-metrics
+	gzip         bool         // may be turned off when the server cannot decode it
+	gzipVerified bool         // a gzip body has been accepted
 	// tenantVerified: the tenant is known to exist (a write was accepted,
 	// or SHOW DATABASES answered), so a bare 500 is about the lines.
 	tenantVerified bool
@@ -499,6 +500,7 @@ func (s *sender) post(body []byte) (answer, bool) {
 		}
 		switch ans.kind {
 		case kindAccepted:
+			s.stats.Writes.Add(1)
 			s.tenantVerified = true
 			if gzipped {
 				s.gzipVerified = true
@@ -628,6 +630,8 @@ func (s *sender) attempt(body []byte, gzipped bool) answer {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
 	s.stats.Requests.Add(1)
+	start := time.Now()
+	defer func() { s.stats.WriteLatency.Observe(time.Since(start)) }()
 	resp, err := s.c.client.Do(req)
 	if err != nil {
 		return answer{kind: kindTransient, reason: err.Error(), unreachable: isUnreachable(err),
@@ -722,6 +726,7 @@ func (s *sender) tenantMissing() string {
 
 func (s *sender) nextURL() {
 	s.urlIndex = (s.urlIndex + 1) % len(s.c.endpoints)
+	s.currentURL.Store(int32(s.urlIndex))
 }
 
 // isUnreachable tells a server that is not there (nothing listens, the
@@ -766,6 +771,15 @@ func causeOf(ans answer) failureCause {
 // the first failure of a streak, then every 30 s.
 func (s *sender) failed(ans answer) {
 	s.stats.Retries.Add(1)
+	s.stats.Failing.Store(true)
+	switch causeOf(ans) {
+	case causeUnreachable:
+		s.stats.RetriesUnreachable.Add(1)
+	case causeConfig:
+		s.stats.RetriesConfig.Add(1)
+	default:
+		s.stats.RetriesServer.Add(1)
+	}
 	now := time.Now()
 	if s.failures == 0 {
 		s.firstFailure = now
@@ -798,7 +812,8 @@ func (s *sender) recovered() {
 	if s.failures == 0 {
 		return
 	}
-	held := s.stats.LinesRead.Load() - s.stats.LinesWritten.Load() - s.stats.LinesInvalid.Load() - s.stats.LinesRejected.Load()
+	s.stats.Failing.Store(false)
+	held := s.stats.held()
 	logf := s.c.Log.Infof
 	if s.warned {
 		logf = s.c.Log.Warnf

@@ -1,0 +1,86 @@
+package cnosdb
+
+import (
+	"testing"
+
+	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbreal"
+	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbtest"
+)
+
+// The output's self-metrics land in CnosDB beside the data: rows tagged
+// with the URL and database, counting the lines, showing the outage
+// while CnosDB was down (holding, retries_unreachable) once it is back.
+func checkSelfMetrics(t *testing.T, s cnosdbtest.Target) {
+	c, _ := newPlugin(t, []string{s.URL()}, `stats_interval = "100ms"
+retry_initial_interval = "5ms"
+retry_max_interval = "50ms"`)
+	r := start(t, c)
+	r.write(seedLines("m", 100, 0))
+	waitFor(t, "a row counting the first lines", func() bool {
+		for _, row := range s.Rows("", "public", defaultStatsMeasurement) {
+			if row.Fields["lines_written"] == int64(100) {
+				return true
+			}
+		}
+		return false
+	})
+	s.Down()
+	r.write(seedLines("m", 100, 100))
+	waitFor(t, "a retry while CnosDB is down", func() bool { return r.stats.RetriesUnreachable.Load() > 0 })
+	// Rows made meanwhile say so, and are delivered with the data.
+	made := r.stats.SelfLines.Load()
+	waitFor(t, "self-metrics made while holding", func() bool { return r.stats.SelfLines.Load() >= made+3 })
+	if err := s.Up(); err != nil {
+		t.Fatal(err)
+	}
+	stats := r.finish()
+	wantStored(t, s, "public", "m", seq(0, 200))
+	rows := s.Rows("", "public", defaultStatsMeasurement)
+	if int64(len(rows)) != stats.SelfLines.Load() {
+		t.Errorf("%d rows stored, %d made", len(rows), stats.SelfLines.Load())
+	}
+	holding := 0
+	for _, row := range rows {
+		if row.Tags["url"] != c.endpoints[0].name || row.Tags["database"] != "public" {
+			t.Fatalf("tags %v", row.Tags)
+		}
+		for _, f := range []string{"lines_read", "lines_written", "lines_rejected", "retries_unreachable", "retries_server", "retries_config", "lines_held", "holding", "batches"} {
+			if _, ok := row.Fields[f]; !ok {
+				t.Fatalf("row without %s: %v", f, row.Fields)
+			}
+		}
+		if row.Fields["holding"] == true {
+			holding++
+			if held, _ := row.Fields["lines_held"].(int64); held < 100 {
+				t.Errorf("holding with %d lines held, want the 100 written while down", held)
+			}
+		}
+	}
+	if holding == 0 {
+		t.Errorf("no row says the output was holding while CnosDB was down: %v", rows)
+	}
+	last := rows[len(rows)-1].Fields
+	if _, ok := last["write_latency_p99_ms"].(float64); !ok {
+		t.Errorf("last row has no write latency: %v", last)
+	}
+}
+
+func TestSelfMetricsStored(t *testing.T) {
+	t.Run("test-server", func(t *testing.T) {
+		checkSelfMetrics(t, startServer(t, cnosdbtest.Options{}))
+	})
+	for _, version := range cnosdbreal.Versions() {
+		t.Run("real-"+version, func(t *testing.T) {
+			checkSelfMetrics(t, cnosdbreal.Start(t, cnosdbreal.Options{Version: version}))
+		})
+	}
+}
+
+func TestSelfMetricsOptions(t *testing.T) {
+	c := New()
+	c.URLs = []string{"http://127.0.0.1:1"}
+	c.StatsInterval = 1
+	if err := c.Init(); err == nil {
+		t.Fatal("a 1ns stats_interval was accepted")
+	}
+}

@@ -42,6 +42,9 @@ type Stats struct {
 	// Nudges counts the times Telegraf was asked to flush because it
 	// held the input's lines too long (Telegraf before 1.35.2).
 	Nudges atomic.Int64
+	// StatsSkipped counts the self-metrics intervals left out because
+	// Telegraf had no room for them (the output was not reading).
+	StatsSkipped atomic.Int64
 }
 
 // Run consumes until ctx is cancelled or stdout fails, then leaves the

@@ -151,8 +151,12 @@ func (r *statsReporter) report(now time.Time) {
 	if r.enc.Rows() == 0 {
 		return
 	}
-	if err := r.t.writeStats(r.enc.Bytes(), r.enc.Rows()); err != nil {
+	written, err := r.t.writeStats(r.enc.Bytes(), r.enc.Rows())
+	switch {
+	case err != nil:
 		r.k.Log.Debugf("writing self-metrics: %v", err)
+	case !written:
+		r.stats.StatsSkipped.Add(1)
 	}
 }
 
@@ -185,6 +189,7 @@ func (r *statsReporter) appendRows(now time.Time) {
 		{Key: "inside_telegraf", Value: int64(w.inside)},
 		{Key: "held_by_output_messages", Value: int64(w.heldMessages)},
 		{Key: "acks", Value: int64(ack.Count)},
+		{Key: "stats_skipped", Value: s.StatsSkipped.Load()},
 	}
 	if ack.Count > 0 {
 		fields = append(fields,

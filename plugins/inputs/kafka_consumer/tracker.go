@@ -285,24 +285,26 @@ func (t *tracker) queueLocked(cp checkpoint) delivery.Marker {
 // writeStats writes self-metrics rows. Tracked, they get a checkpoint of
 // their own, so the output's count of the lines between markers holds;
 // it commits nothing when acknowledged, and a replay does not bring
-// them back.
-func (t *tracker) writeStats(rows []byte, n int) error {
+// them back. They take no room in the window, but never overfill
+// Telegraf: when the output stops reading, rows are left out until it
+// reads again (false: left out).
+func (t *tracker) writeStats(rows []byte, n int) (bool, error) {
 	t.wmu.Lock()
 	defer t.wmu.Unlock()
 	t.mu.Lock()
-	if t.stopping {
+	if t.stopping || (t.state != untracked && t.inside+n+1 > t.insideLimit) {
 		t.mu.Unlock()
-		return nil
+		return false, nil
 	}
 	if t.state == untracked {
 		t.mu.Unlock()
 		_, err := t.out.Write(rows)
-		return err
+		return err == nil, err
 	}
 	marker := t.queueLocked(checkpoint{lines: n})
 	t.mu.Unlock()
 	_, err := t.out.Write(delivery.AppendMarker(rows, marker))
-	return err
+	return err == nil, err
 }
 
 // acquire takes room in the window for one more message, given the lines

@@ -58,8 +58,8 @@ func run() int {
 
 	var stats kafka_consumer.Stats
 	err := plugin.Run(ctx, os.Stdout, &stats)
-	plugin.Log.Infof("stopped: %d messages consumed, %d lines written, %d bad messages skipped, %d messages acknowledged by the output, %d unacknowledged (consumed again next time), %d replays; paused %d times for acknowledgements and %d times for Telegraf to pass lines on, %.1f s in all; asked Telegraf to flush %d times",
-		stats.Messages.Load(), stats.Lines.Load(), stats.BadMessages.Load(),
+	plugin.Log.Infof("stopped: %d messages consumed, %d lines written, %d bad messages skipped (%d to the dead-letter topic, %d failed to go there), %d messages acknowledged by the output, %d unacknowledged (consumed again next time), %d replays; paused %d times for acknowledgements and %d times for Telegraf to pass lines on, %.1f s in all; asked Telegraf to flush %d times",
+		stats.Messages.Load(), stats.Lines.Load(), stats.BadMessages.Load(), stats.DeadLettered.Load(), stats.DeadLetterFailures.Load(),
 		stats.Acknowledged.Load(), stats.Unacknowledged.Load(), stats.Rewinds.Load(),
 		stats.PausesForAcks.Load(), stats.PausesForTelegraf.Load(), time.Duration(stats.PausedNanos.Load()).Seconds(), stats.Nudges.Load())
 	if err != nil {

@@ -42,6 +42,9 @@ type Stats struct {
 	// Nudges counts the times Telegraf was asked to flush because it
 	// held the input's lines too long (Telegraf before 1.35.2).
 	Nudges atomic.Int64
+	// DeadLettered counts bad messages written to dead_letter_topic;
+	// DeadLetterFailures those Kafka did not take, skipped instead.
+	DeadLettered, DeadLetterFailures atomic.Int64
 	// StatsSkipped counts the self-metrics intervals left out because
 	// Telegraf had no room for them (the output was not reading).
 	StatsSkipped atomic.Int64
@@ -59,6 +62,13 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 		return err
 	}
 	defer client.Close()
+	dead, err := k.newDeadLetters(client, stats)
+	if err != nil {
+		return err
+	}
+	if dead != nil {
+		defer dead.close() // after the group closed: claims send until then
+	}
 
 	group, err := sarama.NewConsumerGroupFromClient(k.ConsumerGroup, client)
 	if err != nil {
@@ -104,6 +114,7 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 		t:     t,
 		stats: stats,
 		fail:  cancel,
+		dead:  dead,
 	}
 	topics := newTopicSet(k.Topics)
 	if len(k.regexps) > 0 {
@@ -280,6 +291,7 @@ type handler struct {
 	t     *tracker
 	stats *Stats
 	fail  context.CancelCauseFunc
+	dead  *deadLetters // nil without dead_letter_topic
 }
 
 func (h *handler) Setup(session sarama.ConsumerGroupSession) error {
@@ -315,6 +327,10 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 			return nil
 		}
 		cp := checkpoint{topic: last.Topic, partition: last.Partition, first: c.first, next: last.Offset + 1, messages: c.messages, lines: c.lines, ps: ps}
+		if h.dead != nil {
+			// Before the chunk's offsets can be committed.
+			h.dead.send(c.dead)
+		}
 		if err := h.t.write(c.buf, cp, session); err != nil {
 			err = fmt.Errorf("writing to stdout: %w", err)
 			h.fail(err)
@@ -333,6 +349,7 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 		if h.t.markers() {
 			counted()
 			h.t.release(c.messages)
+			c.reset() // the next session consumes them, dead letters too
 			return nil
 		}
 		return flush()
@@ -357,7 +374,10 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 			if err := c.append(msg); err != nil {
 				c.bad++
 				h.stats.BadMessages.Add(1)
-				h.k.logBadMessage(msg, err)
+				h.k.logBadMessage(msg, err, h.dead.enabled())
+				if h.dead != nil {
+					c.dead = append(c.dead, h.dead.letter(msg, err))
+				}
 			}
 			last = msg
 			if len(messages) == 0 || len(c.buf) >= flushBytes || h.t.chunkDone(c.messages, c.lines) {
@@ -369,7 +389,8 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 	}
 }
 
-func (k *KafkaConsumer) logBadMessage(msg *sarama.ConsumerMessage, err error) {
+// logBadMessage says why msg is skipped; dead: it goes to dead_letter_topic.
+func (k *KafkaConsumer) logBadMessage(msg *sarama.ConsumerMessage, err error, dead bool) {
 	ok, suppressed := k.badMessages.Allow(time.Now())
 	if !ok {
 		return
@@ -378,7 +399,11 @@ func (k *KafkaConsumer) logBadMessage(msg *sarama.ConsumerMessage, err error) {
 	if suppressed > 0 {
 		more = fmt.Sprintf(" (%d similar errors not logged)", suppressed)
 	}
-	k.Log.Errorf("skipping message at topic %q partition %d offset %d: %v%s", msg.Topic, msg.Partition, msg.Offset, err, more)
+	where := ""
+	if dead {
+		where = fmt.Sprintf(" (to dead_letter_topic %q)", k.DeadLetterTopic)
+	}
+	k.Log.Errorf("skipping message at topic %q partition %d offset %d%s: %v%s", msg.Topic, msg.Partition, msg.Offset, where, err, more)
 }
 
 // claimConverter is one partition's converter and output buffer, reused
@@ -394,6 +419,8 @@ type claimConverter struct {
 	// For the self-metrics: the chunk's bytes consumed and bad messages.
 	bytes int64
 	bad   int
+	// dead holds the chunk's dead letters (dead_letter_topic).
+	dead []*sarama.ProducerMessage
 }
 
 func newClaimConverter(k *KafkaConsumer) *claimConverter {
@@ -410,6 +437,8 @@ func (c *claimConverter) reset() {
 	c.messages = 0
 	c.bytes = 0
 	c.bad = 0
+	clear(c.dead)
+	c.dead = c.dead[:0]
 }
 
 // append converts one message the way stock kafka_consumer does: parse,

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,6 +89,9 @@ type KafkaConsumer struct {
 	DeliverySocketDir     string          `toml:"delivery_socket_dir"`
 	MaxUndeliveredMetrics int             `toml:"max_undelivered_metrics"`
 	MetricBatchSize       int             `toml:"metric_batch_size"`
+
+	// Messages that cannot be converted go there (deadletter.go).
+	DeadLetterTopic string `toml:"dead_letter_topic"`
 
 	// Self-metrics (selfstats.go): off while stats_interval is 0.
 	StatsInterval             config.Duration `toml:"stats_interval"`
@@ -245,6 +249,16 @@ func (k *KafkaConsumer) Init() error {
 		}
 		k.regexps = append(k.regexps, re)
 	}
+	if dl := k.DeadLetterTopic; dl != "" {
+		if slices.Contains(k.Topics, dl) {
+			return fmt.Errorf("dead_letter_topic: %q is also in topics: its messages would come back as bad messages for ever", dl)
+		}
+		for _, re := range k.regexps {
+			if re.MatchString(dl) {
+				return fmt.Errorf("dead_letter_topic: %q matches topic_regexps %q: its messages would come back as bad messages for ever", dl, re.String())
+			}
+		}
+	}
 	k.headerTags = make(map[string]bool, len(k.MsgHeadersAsTags))
 	for _, h := range k.MsgHeadersAsTags {
 		// Stock never turns the header that names the metric into a tag.
@@ -330,6 +344,16 @@ func (k *KafkaConsumer) initSarama() error {
 		cfg.Consumer.Fetch.Default = int32(k.ConsumerFetchDefault)
 	}
 	cfg.Consumer.Return.Errors = true
+	if k.DeadLetterTopic != "" {
+		// A dead letter counts as written once every in-sync replica
+		// has it: its offset is committed after.
+		cfg.Producer.Return.Successes = true
+		cfg.Producer.RequiredAcks = sarama.WaitForAll
+		cfg.Producer.MaxMessageBytes = max(cfg.Producer.MaxMessageBytes, k.MaxMessageLen+64<<10)
+		// A topic that is gone must not hold a partition up for long.
+		cfg.Producer.Retry.Max = 1
+		cfg.Producer.Timeout = 5 * time.Second
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("kafka client options: %w", err)
 	}

@@ -75,6 +75,10 @@ func TestInitNamesTheOption(t *testing.T) {
 		{"bad metadata retry", "metadata_retry_type = \"sometimes\"\n", "metadata_"},
 		{"bad time format", "json_time_key = \"t\"\n", "json"},
 		{"bad tls", "tls_ca = \"/nonexistent/ca.pem\"\n", "tls"},
+		{"dead letters consumed", "dead_letter_topic = \"t\"\n", "dead_letter_topic: \"t\" is also in topics"},
+		{"dead letters matched", "dead_letter_topic = \"t-dlq\"\ntopic_regexps = [\"^t-\"]\n", "dead_letter_topic: \"t-dlq\" matches topic_regexps"},
+		{"stats too often", "stats_interval = \"1ms\"\n", "stats_interval"},
+		{"stats same names", "stats_interval = \"1s\"\nstats_measurement = \"x\"\nstats_partition_measurement = \"x\"\n", "stats_partition_measurement"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

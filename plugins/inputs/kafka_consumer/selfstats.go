@@ -190,6 +190,8 @@ func (r *statsReporter) appendRows(now time.Time) {
 		{Key: "held_by_output_messages", Value: int64(w.heldMessages)},
 		{Key: "acks", Value: int64(ack.Count)},
 		{Key: "stats_skipped", Value: s.StatsSkipped.Load()},
+		{Key: "dead_lettered", Value: s.DeadLettered.Load()},
+		{Key: "dead_letter_failures", Value: s.DeadLetterFailures.Load()},
 	}
 	if ack.Count > 0 {
 		fields = append(fields,

@@ -92,6 +92,9 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 	case isTelegraf:
 		k.Log.Infof("started by a Telegraf whose version its build does not record: assuming one before 1.35.2 (two batches inside it)")
 	}
+	if isTelegraf {
+		k.chooseTracking(telegraf)
+	}
 	t := newTracker(k, stdout, stats, retriggers)
 	if isTelegraf {
 		t.nudge = telegraf.RequestFlush

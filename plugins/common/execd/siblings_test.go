@@ -1,0 +1,115 @@
+package execd
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParentOf(t *testing.T) {
+	tests := []struct {
+		stat string
+		want int
+	}{
+		{"123 (telegraf-cnosdb) S 45 123 45 0", 45},
+		{"123 (a) b) c) R 7 1", 7},
+		{"123 (x", -1},
+		{"123 (x) S", -1},
+	}
+	for _, tt := range tests {
+		if got := parentOf([]byte(tt.stat)); got != tt.want {
+			t.Errorf("parentOf(%q) = %d, want %d", tt.stat, got, tt.want)
+		}
+	}
+}
+
+func TestTelegrafConfigArgs(t *testing.T) {
+	configs, dirs := telegrafConfigArgs([]string{"telegraf", "--config", "/a.conf", "-config=/b.conf", "--config-directory", "/d", "--test", "--config"})
+	if !slices.Equal(configs, []string{"/a.conf", "/b.conf"}) || !slices.Equal(dirs, []string{"/d"}) {
+		t.Fatalf("configs %v dirs %v", configs, dirs)
+	}
+}
+
+func TestChildrenFindsAChild(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc")
+	}
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() //nolint:errcheck // cleanup
+	children, err := Parent{PID: os.Getpid()}.Children()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range children {
+		found = found || c.PID == cmd.Process.Pid
+	}
+	if !found {
+		t.Fatalf("children %v lack the sleep (pid %d)", children, cmd.Process.Pid)
+	}
+}
+
+func TestOutputsAndFilters(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "telegraf.conf")
+	os.WriteFile(main, []byte(`
+[[outputs.file]]
+  files = ["stdout"]
+[[outputs.file]]
+  alias = "filtered"
+  namedrop = ["kafka_json_*"]
+[[outputs.execd]]
+  command = ["/usr/bin/telegraf-cnosdb", "-config", "/etc/telegraf/cnosdb.conf"]
+[[outputs.discard]]
+  namepass = ["cpu"]
+`), 0o600)
+	broken := filepath.Join(dir, "broken.conf")
+	os.WriteFile(broken, []byte("[[outputs.file]]\n  port = ${NOT_SET}\n"), 0o600)
+	outputs, err := Outputs([]string{main, broken, filepath.Join(dir, "missing.conf")})
+	if err == nil || !strings.Contains(err.Error(), "broken.conf") || !strings.Contains(err.Error(), "missing.conf") {
+		t.Fatalf("error %v, want the broken and the missing file named", err)
+	}
+	var got []string
+	for _, o := range outputs {
+		got = append(got, o.Kind+":"+o.Alias+":"+strings.Join(o.Command, " "))
+		if o.Passes("kafka_json_checkpoint") != (o.Kind == "execd" || (o.Kind == "file" && o.Alias == "")) {
+			t.Errorf("%s passes the checkpoint: %v", o.Name(), o.Passes("kafka_json_checkpoint"))
+		}
+	}
+	want := []string{"discard::", "execd::/usr/bin/telegraf-cnosdb -config /etc/telegraf/cnosdb.conf", "file::", "file:filtered:"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("outputs %v, want %v", got, want)
+	}
+}
+
+func TestConfigFilesFromCommandLine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("needs /proc")
+	}
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "telegraf.d", "more")
+	os.MkdirAll(sub, 0o700)
+	os.WriteFile(filepath.Join(sub, "x.conf"), nil, 0o600)
+	os.WriteFile(filepath.Join(sub, "x.conf.available"), nil, 0o600)
+	// A shell that stays itself (no exec of its last command), with
+	// Telegraf's arguments after its own.
+	cmd := exec.Command("sh", "-c", "sleep 30; true", "telegraf", "--config", "/etc/t.conf", "--config", "http://remote/t.conf", "--config-directory", filepath.Join(dir, "telegraf.d"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() //nolint:errcheck // cleanup
+	files, err := Parent{PID: cmd.Process.Pid}.ConfigFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"/etc/t.conf", filepath.Join(sub, "x.conf")}; !slices.Equal(files, want) {
+		t.Fatalf("files %v, want %v", files, want)
+	}
+}

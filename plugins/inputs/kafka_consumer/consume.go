@@ -2,6 +2,8 @@ package kafka_consumer //nolint:revive,stylecheck // named after the Telegraf pl
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -119,23 +121,25 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 		fail:  cancel,
 		dead:  dead,
 	}
-	topics := newTopicSet(k.Topics)
-	if len(k.regexps) > 0 {
-		if err := k.refreshTopics(client, topics); err != nil {
-			k.Log.Warnf("listing topics for topic_regexps: %v", err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			k.watchTopics(ctx, client, topics)
-		}()
+	// Only topics the brokers have are subscribed: sarama fails the whole
+	// group for one that is missing. The watch adds a topic as it
+	// appears, and topic_regexps' new matches.
+	topics := newTopicSet(nil)
+	if err := k.refreshTopics(client, topics); err != nil {
+		k.Log.Warnf("listing the brokers' topics: %v (subscribing to topics as given)", err)
+		topics.set(k.Topics)
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		k.watchTopics(ctx, client, topics)
+	}()
 
 	k.Log.Infof("consuming %v as group %q from %v", topics.list(), k.ConsumerGroup, k.Brokers)
 	for ctx.Err() == nil {
 		list := topics.list()
 		if len(list) == 0 {
-			k.Log.Warnf("no topic matches topics/topic_regexps yet; looking again in %s", time.Duration(k.TopicRefreshInterval))
+			k.Log.Warnf("none of topics/topic_regexps is on the brokers yet; looking again every %s", time.Duration(k.TopicRefreshInterval))
 			waitOrDone(ctx, topics.changedChan())
 			continue
 		}
@@ -183,20 +187,46 @@ func (k *KafkaConsumer) connect(ctx context.Context) (sarama.Client, error) {
 		if err == nil {
 			return client, nil
 		}
+		why := k.connectError(err)
 		switch {
 		case retry:
-			k.Log.Warnf("cannot connect to brokers %v: %v; retrying in %s", k.Brokers, err, reconnectDelay)
+			k.Log.Warnf("%s; retrying in %s", why, reconnectDelay)
 			if !sleepCtx(ctx, reconnectDelay) {
 				return nil, nil
 			}
 		case k.StartupErrorBehavior == "ignore":
-			k.Log.Errorf("cannot connect to brokers %v: %v; startup_error_behavior = \"ignore\": consuming nothing until restarted", k.Brokers, err)
+			k.Log.Errorf("%s; startup_error_behavior = \"ignore\": consuming nothing until restarted", why)
 			<-ctx.Done()
 			return nil, nil
 		default:
-			return nil, fmt.Errorf("cannot connect to brokers %v: %w (set startup_error_behavior = \"retry\" to keep trying; Telegraf restarts this process after its restart_delay)", k.Brokers, err)
+			return nil, fmt.Errorf("%s (set startup_error_behavior = \"retry\" to keep trying; Telegraf restarts this process after its restart_delay)", why)
 		}
 	}
+}
+
+// connectError says why the brokers could not be used, naming the
+// options at fault (the password never) beside sarama's and the
+// brokers' own words.
+func (k *KafkaConsumer) connectError(err error) string {
+	net := k.saramaConfig.Net
+	switch {
+	case errors.Is(err, sarama.ErrSASLAuthenticationFailed), errors.Is(err, sarama.ErrUnsupportedSASLMechanism), errors.Is(err, sarama.ErrIllegalSASLState):
+		return fmt.Sprintf("cannot connect to brokers %v: they refused SASL authentication with sasl_mechanism = %q, sasl_username = %q (check those and sasl_password): %v",
+			k.Brokers, string(net.SASL.Mechanism), net.SASL.User, err)
+	case isTLSError(err):
+		return fmt.Sprintf("cannot connect to brokers %v: TLS failed (check tls_ca, tls_cert, tls_key, tls_server_name, insecure_skip_verify, and that the brokers' port speaks TLS): %v", k.Brokers, err)
+	case net.TLS.Enable && errors.Is(err, io.EOF):
+		return fmt.Sprintf("cannot connect to brokers %v: the connection closed during the TLS handshake (does that port speak TLS?): %v", k.Brokers, err)
+	}
+	return fmt.Sprintf("cannot connect to brokers %v: %v", k.Brokers, err)
+}
+
+func isTLSError(err error) bool {
+	var recordErr tls.RecordHeaderError
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	return errors.As(err, &recordErr) || errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr)
 }
 
 func (k *KafkaConsumer) watchTopics(ctx context.Context, client sarama.Client, topics *topicSet) {
@@ -208,21 +238,42 @@ func (k *KafkaConsumer) watchTopics(ctx context.Context, client sarama.Client, t
 			return
 		case <-ticker.C:
 			if err := k.refreshTopics(client, topics); err != nil {
-				k.Log.Warnf("refreshing topics for topic_regexps: %v", err)
+				k.Log.Warnf("refreshing the brokers' topics: %v", err)
 			}
 		}
 	}
 }
 
 func (k *KafkaConsumer) refreshTopics(client sarama.Client, topics *topicSet) error {
-	wanted, _, err := k.wantedTopics(client)
+	wanted, all, err := k.wantedTopics(client)
 	if err != nil {
 		return err
 	}
-	if old, changed := topics.set(wanted); changed {
+	k.reportMissingTopics(all)
+	present := slices.DeleteFunc(wanted, func(t string) bool { return !slices.Contains(all, t) })
+	if old, changed := topics.set(present); changed && len(old) > 0 {
 		k.Log.Infof("topics changed from %v to %v", old, topics.list())
 	}
 	return nil
+}
+
+// reportMissingTopics says once which topics the brokers do not have, and
+// again when one appears: consumption goes on with the others meanwhile.
+func (k *KafkaConsumer) reportMissingTopics(all []string) {
+	for _, t := range k.Topics {
+		switch missing := !slices.Contains(all, t); {
+		case missing && !k.missingTopics[t]:
+			if k.missingTopics == nil {
+				k.missingTopics = map[string]bool{}
+			}
+			k.missingTopics[t] = true
+			k.Log.Errorf("topics: %q does not exist on brokers %v: consuming the other topics, and this one once it exists (looked for every topic_refresh_interval, %s)",
+				t, k.Brokers, time.Duration(k.TopicRefreshInterval))
+		case !missing && k.missingTopics[t]:
+			delete(k.missingTopics, t)
+			k.Log.Infof("topics: %q exists now: consuming it", t)
+		}
+	}
 }
 
 // wantedTopics is topics, and the broker's topics that topic_regexps

@@ -133,6 +133,9 @@ type KafkaConsumer struct {
 	regexps      []*regexp.Regexp
 	headerTags   map[string]bool
 	badMessages  execd.RateLimit
+	// missingTopics are the topics the brokers did not have at the last
+	// look (refreshTopics, one goroutine at a time).
+	missingTopics map[string]bool
 }
 
 // New returns the plugin with stock defaults, ready for a config file to

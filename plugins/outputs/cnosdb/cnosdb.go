@@ -28,6 +28,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/influxdata/telegraf"
@@ -82,6 +83,9 @@ type CnosDB struct {
 	Headers         map[string]*config.Secret `toml:"headers"`
 	ContentEncoding string                    `toml:"content_encoding"`
 	CreateDatabase  bool                      `toml:"create_database"`
+	// StartupCheck asks CnosDB at start whether writes would be taken
+	// (check.go's startupCheck).
+	StartupCheck bool `toml:"startup_check"`
 
 	BatchSize        int             `toml:"batch_size"`
 	BatchSizeBytes   config.Size     `toml:"batch_size_bytes"`
@@ -128,6 +132,9 @@ type CnosDB struct {
 
 	invalidLog  execd.RateLimit
 	rejectedLog execd.RateLimit
+	// configReported: the start-up check has said why CnosDB refuses
+	// this config; the first refused write need not say it again.
+	configReported atomic.Bool
 }
 
 // endpoint is one CnosDB node.
@@ -214,6 +221,7 @@ func New() *CnosDB {
 		RetryMaxInterval:     config.Duration(defaultRetryMax),
 		ShutdownTimeout:      config.Duration(defaultShutdownTimeout),
 		StatsMeasurement:     defaultStatsMeasurement,
+		StartupCheck:         true,
 		Log:                  execd.NewLogger("outputs.cnosdb", telegraf.Warn),
 	}
 }

@@ -60,6 +60,10 @@ func newPlugin(t *testing.T, urls []string, extra string) (*CnosDB, *logBuffer) 
 	if !strings.Contains(extra, "flush_interval") {
 		extra += "\nflush_interval = \"20ms\""
 	}
+	if !strings.Contains(extra, "startup_check") {
+		// Most tests count requests, and fake servers answer only writes.
+		extra += "\nstartup_check = false"
+	}
 	if !strings.Contains(extra, "retry_") {
 		extra += "\nretry_initial_interval = \"1ms\"\nretry_max_interval = \"10ms\""
 	}

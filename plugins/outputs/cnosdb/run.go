@@ -75,6 +75,9 @@ func (c *CnosDB) Run(ctx context.Context, in io.Reader, stats *Stats) error {
 		s.run()
 	}()
 	go p.read(in)
+	if c.StartupCheck {
+		go c.startupCheck(sendCtx)
+	}
 	if c.StatsInterval > 0 {
 		reportCtx, stopReports := context.WithCancel(context.Background())
 		defer stopReports()

@@ -60,7 +60,7 @@ func (r *recorder) lines() []string {
 
 func newTestPlugin(t *testing.T, url, extra string) *CnosDB {
 	t.Helper()
-	c, err := load(t, fmt.Sprintf("[[outputs.cnosdb]]\nurls = [%q]\nretry_initial_interval = \"1ms\"\nretry_max_interval = \"20ms\"\n%s\n", url, extra))
+	c, err := load(t, fmt.Sprintf("[[outputs.cnosdb]]\nurls = [%q]\nretry_initial_interval = \"1ms\"\nretry_max_interval = \"20ms\"\nstartup_check = false\n%s\n", url, extra))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -767,8 +767,16 @@ func causeOf(ans answer) failureCause {
 	return causeOverload
 }
 
+// Repeats of a failure streak's warning: every warnRepeat, and for a
+// refused configuration, which only a person can fix, every configRepeat.
+const (
+	warnRepeat   = 30 * time.Second
+	configRepeat = 5 * time.Minute
+)
+
 // failed notes a failed attempt and says so, without flooding the log:
-// the first failure of a streak, then every 30 s.
+// the first failure of a streak (unless the start-up check said it), then
+// every warnRepeat (configRepeat when refused for its configuration).
 func (s *sender) failed(ans answer) {
 	s.stats.Retries.Add(1)
 	s.stats.Failing.Store(true)
@@ -791,8 +799,18 @@ func (s *sender) failed(ans answer) {
 	s.streak++
 	s.lastError = ans.reason
 	ep := s.c.endpoints[s.urlIndex].name
+	repeat := warnRepeat
+	if ans.kind == kindConfig {
+		repeat = configRepeat
+	}
+	if s.failures == 1 && ans.kind == kindConfig && s.c.configReported.Load() {
+		s.lastWarn = now // said at start
+		s.warned = true
+		s.c.Log.Debugf("writing to %s: %s (attempt %d, as the start-up check said)", ep, ans.reason, s.failures)
+		return
+	}
 	switch {
-	case s.failures == 1 || now.Sub(s.lastWarn) >= 30*time.Second:
+	case s.failures == 1 || now.Sub(s.lastWarn) >= repeat:
 		s.lastWarn = now
 		s.warned = true
 		if ans.kind == kindConfig {

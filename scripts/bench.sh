@@ -37,6 +37,7 @@
 #   stock    Telegraf: [[inputs.kafka_consumer]] data_format json + [[outputs.http]] (the guide)
 #   ours     the same Telegraf: [[inputs.execd]] telegraf-kafka-json + [[outputs.execd]] telegraf-cnosdb
 #   ours-noloop  ours with delivery_tracking = "off", when telegraf-kafka-json has that option
+#   ours-stats   ours with stats_interval = "10s" in both children (self-metrics on; --only)
 #   ceiling  the same Telegraf between `cat LINES -` and a child that only reads stdin
 #   input-alone, output-alone  (--alone) our binaries without Telegraf
 #
@@ -132,7 +133,7 @@ wanted=()
 [[ -n $only ]] && IFS=, read -ra wanted <<<"$only"
 for scenario in "${wanted[@]}"; do
 	case $scenario in
-	stock | ours | ours-noloop | ceiling | input-alone | output-alone) ;;
+	stock | ours | ours-noloop | ours-stats | ceiling | input-alone | output-alone) ;;
 	*) usage_error "--only: unknown scenario $scenario" ;;
 	esac
 done
@@ -391,10 +392,14 @@ write_configs() {
 EOF
 		} >"$run_conf"
 		;;
-	ours | ours-noloop | input-alone | output-alone)
-		local extra=""
+	ours | ours-noloop | ours-stats | input-alone | output-alone)
+		local extra="" stats=""
 		if $noloop && [[ $scenario == ours-noloop || $scenario == input-alone ]]; then
 			extra='  delivery_tracking = "off"'
+		fi
+		if [[ $scenario == ours-stats ]]; then
+			stats='  stats_interval = "10s"'
+			extra=$stats
 		fi
 		kafka_block "$run_group" "$extra" >"$dir/kafka-json.conf"
 		cat >"$dir/cnosdb.conf" <<EOF
@@ -404,6 +409,7 @@ EOF
   timeout = "5s"
   username = "root"
   password = ""
+$stats
 EOF
 		{
 			printf '%s\n\n' "$agent_block"
@@ -491,9 +497,10 @@ for ((rep = 1; rep <= repeat; rep++)); do
 			measure stock "stock (kafka_consumer + http)" "$rep" -mode telegraf -observe "$observe" \
 				-server "$server_url" -db "$run_db" -- "$telegraf_bin" --config "$run_conf"
 			;;
-		ours | ours-noloop)
+		ours | ours-noloop | ours-stats)
 			local_label="ours (execd in + out)"
 			[[ $scenario == ours-noloop ]] && local_label="ours (no loop)"
+			[[ $scenario == ours-stats ]] && local_label="ours (self-metrics 10s)"
 			say "    [$rep/$repeat] $scenario: the same Telegraf with inputs.execd telegraf-kafka-json + outputs.execd telegraf-cnosdb"
 			measure "$scenario" "$local_label" "$rep" -mode telegraf -observe "$observe" \
 				-server "$server_url" -db "$run_db" \

@@ -28,7 +28,7 @@ const dryRunIdle = 2 * time.Second
 func (k *KafkaConsumer) DryRun(ctx context.Context, stdout, stderr io.Writer, count int) error {
 	client, err := sarama.NewClient(k.Brokers, k.saramaConfig)
 	if err != nil {
-		return fmt.Errorf("cannot connect to brokers %v: %w", k.Brokers, err)
+		return errors.New(k.connectError(err))
 	}
 	defer client.Close()
 	topics, all, err := k.wantedTopics(client)

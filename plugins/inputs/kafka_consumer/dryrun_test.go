@@ -82,6 +82,8 @@ func TestDryRunFails(t *testing.T) {
 		{"no broker", "brokers = [\"127.0.0.1:1\"]\ntopics = [\"t\"]\nmetadata_retry_max = 0\n", "cannot connect to brokers [127.0.0.1:1]"},
 		{"no topic", fmt.Sprintf("brokers = %q\ntopics = [\"no-such-topic-dry-run\"]\n", brokers), `topics: topic "no-such-topic-dry-run" does not exist`},
 		{"no topic matches", fmt.Sprintf("brokers = %q\ntopic_regexps = [\"^no-such-topic-dry-run-.*\"]\n", brokers), "topic_regexps: no topic"},
+		{"SASL refused", fmt.Sprintf("brokers = %q\ntopics = [\"t\"]\nsasl_username = \"nobody\"\nsasl_password = \"nothing\"\nsasl_mechanism = \"SCRAM-SHA-512\"\nmetadata_retry_max = 0\n", kafkatest.SASLBrokers(t)),
+			`refused SASL authentication with sasl_mechanism = "SCRAM-SHA-512", sasl_username = "nobody"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := dryRunPlugin(t, tc.config)

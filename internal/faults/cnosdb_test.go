@@ -29,7 +29,8 @@ func TestFaultCnosDBWrongPassword(t *testing.T) {
 		})
 		p.start()
 		p.send(0, 600, 0)
-		p.waitLog("010016", 30*time.Second)
+		// Said once, by the start-up check, maybe before the first message.
+		p.waitLogCount("010016", 1, 30*time.Second)
 		time.Sleep(3 * time.Second)
 		if n := p.srv.RowCount("", "", "kafka_consumer"); n != 0 {
 			t.Fatalf("%d rows stored with a wrong password", n)
@@ -78,7 +79,7 @@ func TestFaultCnosDBMissingDatabase(t *testing.T) {
 				p.send(0, 600, 0)
 				notes := []string{p.backendName()}
 				if !create {
-					p.waitLog(`database "sensors" does not exist`, 30*time.Second)
+					p.waitLogCount(`database "sensors" does not exist`, 1, 30*time.Second)
 					notes = append(notes, "while missing: "+firstLine(p.log.String(), `database "sensors" does not exist`))
 					if n := p.srv.RowCount("", "sensors", "kafka_consumer"); n != 0 {
 						t.Fatalf("%d rows in a database that does not exist", n)

@@ -407,6 +407,15 @@ func (p *pipeline) takeBatchLocked() bool {
 	return true
 }
 
+// takeFreeBatchLocked is takeBatchLocked without the wait: false when
+// every batch is in use.
+func (p *pipeline) takeFreeBatchLocked() bool {
+	if len(p.pool) == 0 && p.allocated >= p.maxBatches {
+		return false
+	}
+	return p.takeBatchLocked()
+}
+
 // release gives a settled batch back to the pool.
 func (p *pipeline) release(b *batch) {
 	if cap(b.body) > 2*p.batchBytes {
@@ -442,11 +451,18 @@ func (p *pipeline) armTimerIfEmpty(b *batch) {
 }
 
 // flushTimeout seals the current batch flush_interval after its first
-// line or marker.
+// line or marker. While writes fail (CnosDB down or refusing), a batch
+// sealed early would only wait in the queue, taking a whole buffer of
+// max_buffered_bytes for a few lines: it goes on filling, and is looked
+// at again a flush_interval later.
 func (p *pipeline) flushTimeout() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.closed && p.cur != nil && p.cur.seq == p.timerSeq {
+		if p.stats.Failing.Load() && !p.eager {
+			p.timer.Reset(time.Duration(p.c.FlushInterval))
+			return
+		}
 		p.sealLocked()
 	}
 }

@@ -30,6 +30,9 @@ type Stats struct {
 	// SelfLines counts the output's own self-metrics rows, which are
 	// written like the lines read.
 	SelfLines atomic.Int64
+	// SelfSkipped counts the intervals whose row was left out: every
+	// batch was in use.
+	SelfSkipped atomic.Int64
 	// Failing is true from a failed attempt until a write succeeds: the
 	// output holds its data for CnosDB.
 	Failing atomic.Bool

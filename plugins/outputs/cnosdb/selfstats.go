@@ -66,6 +66,7 @@ func (r *statsReporter) report(now time.Time) bool {
 		{Key: "retries_server", Value: st.RetriesServer.Load()},
 		{Key: "retries_config", Value: st.RetriesConfig.Load()},
 		{Key: "stalls", Value: st.Stalls.Load()},
+		{Key: "stats_skipped", Value: st.SelfSkipped.Load()},
 		{Key: "lines_held", Value: st.held()},
 		{Key: "holding", Value: st.Failing.Load()},
 		{Key: "requests_interval", Value: int64(latency.Count)},
@@ -94,8 +95,9 @@ func (r *statsReporter) report(now time.Time) bool {
 
 // inject adds the output's own rows to the batch being filled. They are
 // not lines read, so the count of lines between checkpoints leaves them
-// out. It waits for a free batch as the reader does (both wait under mu
-// the same way); false means the pipeline is closed.
+// out. They never wait for a free batch, which would hold up the reader:
+// with all of max_buffered_bytes in use they are left out (counted). It
+// reports false once the pipeline is closed.
 func (p *pipeline) inject(rows []byte, n int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -105,8 +107,9 @@ func (p *pipeline) inject(rows []byte, n int) bool {
 	if p.cur != nil && p.cur.lines > 0 && len(p.cur.body)+len(rows) > p.batchBytes {
 		p.sealLocked()
 	}
-	if p.cur == nil && !p.takeBatchLocked() {
-		return false
+	if p.cur == nil && !p.takeFreeBatchLocked() {
+		p.stats.SelfSkipped.Add(1)
+		return true
 	}
 	b := p.cur
 	p.armTimerIfEmpty(b)

@@ -9,6 +9,7 @@
 package selfstat
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -54,6 +55,23 @@ func CheckOptions(interval time.Duration, measurements map[string]string) error 
 		seen[name] = option
 	}
 	return nil
+}
+
+// Every calls report at each tick of interval until ctx ends or report
+// returns false: the loop of both children's reporters.
+func Every(ctx context.Context, interval time.Duration, report func(now time.Time) bool) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			if !report(now) {
+				return
+			}
+		}
+	}
 }
 
 // Histogram counts durations in buckets that grow by a quarter from

@@ -133,23 +133,14 @@ type statsReporter struct {
 }
 
 func (r *statsReporter) run(ctx context.Context) {
-	tick := time.NewTicker(time.Duration(r.k.StatsInterval))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			r.report(now)
-		}
-	}
+	selfstat.Every(ctx, time.Duration(r.k.StatsInterval), r.report)
 }
 
-func (r *statsReporter) report(now time.Time) {
+func (r *statsReporter) report(now time.Time) bool {
 	r.enc.Reset()
 	r.appendRows(now)
 	if r.enc.Rows() == 0 {
-		return
+		return true
 	}
 	written, err := r.t.writeStats(r.enc.Bytes(), r.enc.Rows())
 	switch {
@@ -158,6 +149,7 @@ func (r *statsReporter) report(now time.Time) {
 	case !written:
 		r.stats.StatsSkipped.Add(1)
 	}
+	return true
 }
 
 // appendRows encodes the partition rows, then the process row.

@@ -34,18 +34,7 @@ type statsReporter struct {
 
 func (r *statsReporter) run(ctx context.Context) {
 	r.enc.SetPrecision(time.Duration(r.c.tsDivisor))
-	tick := time.NewTicker(time.Duration(r.c.StatsInterval))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			if !r.report(now) {
-				return
-			}
-		}
-	}
+	selfstat.Every(ctx, time.Duration(r.c.StatsInterval), r.report)
 }
 
 // report adds one row; false once the pipeline takes no more input.

@@ -27,6 +27,9 @@
 #                        2.3.0 dialect) or a real CnosDB started by scripts/cnosdb.sh
 #                        (the newest binary it finds, or version V); with a real one,
 #                        delivery is seen by counting its rows, and its CPU is measured
+#   --baseline REV       also run ours built from git revision REV ("ours-base"),
+#                        interleaved with the others: how a change moves the figures
+#   --stats-interval D   stats_interval of the ours-stats scenario (default 10s)
 #   --out DIR            results go to DIR/<date>-<time>/ (default bench-results)
 #   --stall SECONDS      a run that delivers nothing new for this long ends (default 25)
 #   --run-timeout SECONDS  longest a single run may take (default 300)
@@ -37,7 +40,8 @@
 #   stock    Telegraf: [[inputs.kafka_consumer]] data_format json + [[outputs.http]] (the guide)
 #   ours     the same Telegraf: [[inputs.execd]] telegraf-kafka-json + [[outputs.execd]] telegraf-cnosdb
 #   ours-noloop  ours with delivery_tracking = "off", when telegraf-kafka-json has that option
-#   ours-stats   ours with stats_interval = "10s" in both children (self-metrics on; --only)
+#   ours-stats   ours with stats_interval (--stats-interval) in both children (self-metrics on; --only)
+#   ours-base    ours built from --baseline REV
 #   ceiling  the same Telegraf between `cat LINES -` and a child that only reads stdin
 #   input-alone, output-alone  (--alone) our binaries without Telegraf
 #
@@ -84,12 +88,14 @@ run_timeout=300
 keep_kafka=false
 only=""
 cnosdb=test
+baseline=""
+stats_interval=10s
 
 while (($#)); do
 	flag=$1 value=""
 	case $flag in
 	--*=*) value=${flag#*=} flag=${flag%%=*} ;;
-	--messages | --shape | --telegraf | --repeat | --buffer-limit | --flush-interval | --bench-count | --partitions | --out | --stall | --run-timeout | --only | --cnosdb)
+	--messages | --shape | --telegraf | --repeat | --buffer-limit | --flush-interval | --bench-count | --partitions | --out | --stall | --run-timeout | --only | --cnosdb | --baseline | --stats-interval)
 		(($# >= 2)) || usage_error "$flag needs a value"
 		value=$2
 		shift
@@ -115,6 +121,8 @@ while (($#)); do
 	--keep-kafka) keep_kafka=true ;;
 	--only) only=$value ;;
 	--cnosdb) cnosdb=$value ;;
+	--baseline) baseline=$value ;;
+	--stats-interval) stats_interval=$value ;;
 	-h | --help) usage 0 ;;
 	*) usage_error "unknown flag: $flag" ;;
 	esac
@@ -129,11 +137,15 @@ for pair in "messages:$messages" "repeat:$repeat" "bench-count:$bench_count" "pa
 	[[ ${pair#*:} =~ ^[1-9][0-9]*$ ]] || usage_error "--${pair%%:*} must be a positive whole number"
 done
 [[ $flush_interval =~ ^[0-9]+(ms|s)$ ]] || usage_error "--flush-interval must look like 1s or 200ms"
+[[ $stats_interval =~ ^[0-9]+(ms|s)$ ]] || usage_error "--stats-interval must look like 10s or 500ms"
+if [[ -n $baseline ]]; then
+	git -C "$REPO" rev-parse --verify --quiet "$baseline^{commit}" >/dev/null || usage_error "--baseline: $baseline is not a commit of this repository"
+fi
 wanted=()
 [[ -n $only ]] && IFS=, read -ra wanted <<<"$only"
 for scenario in "${wanted[@]}"; do
 	case $scenario in
-	stock | ours | ours-noloop | ours-stats | ceiling | input-alone | output-alone) ;;
+	stock | ours | ours-noloop | ours-stats | ours-base | ceiling | input-alone | output-alone) ;;
 	*) usage_error "--only: unknown scenario $scenario" ;;
 	esac
 done
@@ -247,6 +259,15 @@ say "    go build -o $BIN/ ./cmd/telegraf-kafka-json ./cmd/telegraf-cnosdb ./cmd
 (cd "$REPO" && GOWORK=off go build -o "$BIN/" ./cmd/telegraf-kafka-json ./cmd/telegraf-cnosdb \
 	./cmd/cnosdb-test-server ./cmd/pipeline-bench)
 PB=$BIN/pipeline-bench
+if [[ -n $baseline ]]; then
+	base_rev=$(git -C "$REPO" rev-parse --short "$baseline^{commit}")
+	say "    ours-base: building telegraf-kafka-json and telegraf-cnosdb at $base_rev into $BIN/base/"
+	base_tree=$(mktemp -d)
+	git -C "$REPO" worktree add --detach --quiet "$base_tree/src" "$base_rev"
+	(cd "$base_tree/src" && GOWORK=off go build -o "$BIN/base/" ./cmd/telegraf-kafka-json ./cmd/telegraf-cnosdb)
+	git -C "$REPO" worktree remove --force "$base_tree/src"
+	rm -rf "$base_tree"
+fi
 # delivery_tracking = "off" turns our input's delivery loop off: for the
 # "ours (no loop)" run, and for the input alone, which no output acknowledges.
 # Known from -sample-config, or else from whether a config holding the
@@ -392,13 +413,14 @@ write_configs() {
 EOF
 		} >"$run_conf"
 		;;
-	ours | ours-noloop | ours-stats | input-alone | output-alone)
-		local extra="" stats=""
+	ours | ours-noloop | ours-stats | ours-base | input-alone | output-alone)
+		local extra="" stats="" bin=$BIN
+		[[ $scenario == ours-base ]] && bin=$BIN/base
 		if $noloop && [[ $scenario == ours-noloop || $scenario == input-alone ]]; then
 			extra='  delivery_tracking = "off"'
 		fi
 		if [[ $scenario == ours-stats ]]; then
-			stats='  stats_interval = "10s"'
+			stats="  stats_interval = \"$stats_interval\""
 			extra=$stats
 		fi
 		kafka_block "$run_group" "$extra" >"$dir/kafka-json.conf"
@@ -415,13 +437,13 @@ EOF
 			printf '%s\n\n' "$agent_block"
 			cat <<EOF
 [[inputs.execd]]
-  command = [$(toml_string "$BIN/telegraf-kafka-json"), "-config", $(toml_string "$dir/kafka-json.conf")]
+  command = [$(toml_string "$bin/telegraf-kafka-json"), "-config", $(toml_string "$dir/kafka-json.conf")]
   signal = "none"
   restart_delay = "10s"
   data_format = "influx"
 
 [[outputs.execd]]
-  command = [$(toml_string "$BIN/telegraf-cnosdb"), "-config", $(toml_string "$dir/cnosdb.conf")]
+  command = [$(toml_string "$bin/telegraf-cnosdb"), "-config", $(toml_string "$dir/cnosdb.conf")]
   data_format = "influx"
   restart_delay = "0s"
 $execd_batch_format
@@ -478,6 +500,7 @@ measure() {
 
 scenarios=(stock ours)
 $noloop && scenarios+=(ours-noloop)
+[[ -n $baseline ]] && scenarios+=(ours-base)
 scenarios+=(ceiling)
 $alone && scenarios+=(input-alone output-alone)
 if [[ -n $only ]]; then
@@ -497,14 +520,15 @@ for ((rep = 1; rep <= repeat; rep++)); do
 			measure stock "stock (kafka_consumer + http)" "$rep" -mode telegraf -observe "$observe" \
 				-server "$server_url" -db "$run_db" -- "$telegraf_bin" --config "$run_conf"
 			;;
-		ours | ours-noloop | ours-stats)
-			local_label="ours (execd in + out)"
+		ours | ours-noloop | ours-stats | ours-base)
+			local_label="ours (execd in + out)" bin=$BIN
 			[[ $scenario == ours-noloop ]] && local_label="ours (no loop)"
-			[[ $scenario == ours-stats ]] && local_label="ours (self-metrics 10s)"
+			[[ $scenario == ours-stats ]] && local_label="ours (self-metrics $stats_interval)"
+			[[ $scenario == ours-base ]] && local_label="ours at $base_rev" bin=$BIN/base
 			say "    [$rep/$repeat] $scenario: the same Telegraf with inputs.execd telegraf-kafka-json + outputs.execd telegraf-cnosdb"
 			measure "$scenario" "$local_label" "$rep" -mode telegraf -observe "$observe" \
 				-server "$server_url" -db "$run_db" \
-				-input-match "$BIN/telegraf-kafka-json" -output-match "$BIN/telegraf-cnosdb" \
+				-input-match "$bin/telegraf-kafka-json" -output-match "$bin/telegraf-cnosdb" \
 				-- "$telegraf_bin" --config "$run_conf"
 			;;
 		ceiling)

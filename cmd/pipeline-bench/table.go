@@ -228,7 +228,8 @@ func mainTable(ss []summary) [][]string {
 	ratio("ratio ours/stock", find(ss, "ours"), stock)
 	ratio("ratio ours (no loop)/stock", find(ss, "ours-noloop"), stock)
 	ratio("loop cost ours/ours (no loop)", find(ss, "ours"), find(ss, "ours-noloop"))
-	ratio("self-metrics cost ours (10s)/ours", find(ss, "ours-stats"), find(ss, "ours"))
+	ratio("self-metrics cost ours (stats on)/ours", find(ss, "ours-stats"), find(ss, "ours"))
+	ratio("change ours/ours (baseline)", find(ss, "ours"), find(ss, "ours-base"))
 	ratio("ratio ceiling/stock", find(ss, "ceiling"), stock)
 	return rows
 }

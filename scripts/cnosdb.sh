@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs a real CnosDB server (singleton mode, loopback only) for the tests,
+# Runs a real CnosDB server (singleton mode) for the tests,
 # the demo and the benchmark, from a binary found on this machine.
 #
 #   scripts/cnosdb.sh path [--version V]        print the binary the tests use; exit 1 saying why there is none
@@ -31,7 +31,10 @@
 # The server: `cnosdb run -M singleton` with a config this script writes into
 # D/cnosdb.toml at every start, in the layout of the binary's version (2.3.x
 # or 2.4.x): data, WAL and logs under D; HTTP on P, its meta service on P+1,
-# gRPC on P+2 (2.3 also flight on P+3, TCP on P+4), 127.0.0.1 only; usage
+# gRPC on P+2 (2.3 also flight on P+3, TCP on P+4), host 127.0.0.1 in the
+# config, though 2.3.0 and 2.4.3 listen on all addresses for HTTP and gRPC
+# whatever it says (their DEFAULT_NODE_IP is 0.0.0.0; only the meta port keeps
+# to 127.0.0.1): run it where those ports are not reachable from outside; usage
 # reporting and self-metrics off; 2 CPUs; a 16 GiB query memory limit (CnosDB's default: 2.3.0 runs out of a smaller one reading a few thousand rows). --auth turns on password checks
 # (auth_enabled; root's password is whatever was set with ALTER USER); without
 # it CnosDB takes any password. --max-body sets the largest write body

@@ -279,6 +279,9 @@ func TestBrokerGuideMessages(t *testing.T) {
 	if len(seen) != n {
 		t.Fatalf("%d distinct messages, want %d", len(seen), n)
 	}
+	// What is unacknowledged at the stop is consumed again next time:
+	// wait for the acknowledgements that commit it all.
+	waitForCount(t, "acknowledged", r.stats.Acknowledged.Load, n)
 	r.stop(t)
 	if got := kafkatest.CommittedOffsets(t, brokers, group, topic); got[0] != n {
 		t.Fatalf("committed offsets %v, want partition 0 at %d", got, n)

@@ -58,6 +58,7 @@ func TestBrokerWindowBoundsWhatIsInFlight(t *testing.T) {
 	if len(seen) != n {
 		t.Fatalf("%d distinct", len(seen))
 	}
+	waitForCount(t, "acknowledged", r.stats.Acknowledged.Load, n)
 	r.stop(t)
 	got := kafkatest.CommittedOffsets(t, brokers, group, topic)
 	if got[0]+got[1] != n {
@@ -91,6 +92,7 @@ func TestBrokerCommitsOnlyAcknowledged(t *testing.T) {
 	if seen := r.out.waitDistinct(t, n); len(seen) != n {
 		t.Fatalf("%d distinct", len(seen))
 	}
+	waitForCount(t, "acknowledged", r.stats.Acknowledged.Load, n)
 	r.stop(t)
 	if got := kafkatest.CommittedOffsets(t, brokers, group, topic); got[0] != n {
 		t.Fatalf("committed %v, want %d", got, n)
@@ -117,6 +119,7 @@ func TestBrokerReplaysLostLines(t *testing.T) {
 	if !strings.Contains(r.log.String(), "replaying from the last acknowledged offsets") {
 		t.Fatalf("no replay logged:\n%s", r.log.String())
 	}
+	waitForCount(t, "acknowledged", r.stats.Acknowledged.Load, n)
 	r.stop(t)
 	if got := kafkatest.CommittedOffsets(t, brokers, group, topic); got[0] != n {
 		t.Fatalf("committed %v, want %d", got, n)

@@ -1,7 +1,9 @@
 package cnosdb
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbreal"
 	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbtest"
@@ -83,5 +85,39 @@ func TestSelfMetricsOptions(t *testing.T) {
 	c.StatsInterval = 1
 	if err := c.Init(); err == nil {
 		t.Fatal("a 1ns stats_interval was accepted")
+	}
+}
+
+// lagQuery is the README's query for the lag per partition.
+const lagQuery = `SELECT p.topic, p.partition, p.lag_committed AS lag, p.lag_consumed AS unread
+FROM kafka_json_partition p JOIN (
+  SELECT topic, partition, max(time) AS t FROM kafka_json_partition
+  WHERE time > now() - interval '5 minutes' GROUP BY topic, partition) m
+ON p.topic = m.topic AND p.partition = m.partition AND p.time = m.t
+ORDER BY p.topic, p.partition`
+
+// The README's lag query answers on every real CnosDB: the latest lag of
+// each partition.
+func TestLagQueryOnRealCnosDB(t *testing.T) {
+	cnosdbreal.Require(t)
+	for _, version := range cnosdbreal.Versions() {
+		t.Run(version, func(t *testing.T) {
+			s := cnosdbreal.Start(t, cnosdbreal.Options{Version: version})
+			now := time.Now().UnixNano()
+			c, _ := newPlugin(t, []string{s.URL()}, "")
+			runAll(t, c, fmt.Sprintf(`kafka_json_partition,consumer_group=g,partition=0,topic=oceanic lag_committed=5i,lag_consumed=1i %d
+kafka_json_partition,consumer_group=g,partition=0,topic=oceanic lag_committed=0i,lag_consumed=0i %d
+kafka_json_partition,consumer_group=g,partition=1,topic=oceanic lag_committed=7i,lag_consumed=2i %d
+`, now-2e9, now-1e9, now-1e9))
+			rows, err := s.Query("", "public", lagQuery)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := fmt.Sprint(rows)
+			want := "[map[lag:0 partition:0 topic:oceanic unread:0] map[lag:7 partition:1 topic:oceanic unread:2]]"
+			if got != want {
+				t.Fatalf("rows %s, want %s", got, want)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package execd
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParentOf(t *testing.T) {
@@ -105,6 +107,16 @@ func TestConfigFilesFromCommandLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill() //nolint:errcheck // cleanup
+	// Until the child has exec'd, /proc shows this test's command line.
+	cmdline := fmt.Sprintf("/proc/%d/cmdline", cmd.Process.Pid)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if b, _ := os.ReadFile(cmdline); strings.Contains(string(b), "--config-directory") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child never showed its command line")
+		}
+	}
 	files, err := Parent{PID: cmd.Process.Pid}.ConfigFiles()
 	if err != nil {
 		t.Fatal(err)

@@ -71,6 +71,7 @@ func run(args []string, stderr io.Writer) int {
 		verbose   = fs.Bool("v", false, "log every request")
 		showVer   = fs.Bool("version", false, "print the version and exit")
 		firstWins = fs.Bool("first-wins", false, "keep the first line of a body with a repeated series and time instead of merging")
+		keepEvery = fs.Int("keep-every", 1, "keep only every Nth point written (all are still checked and counted): for benchmarks, so that the rows held do not cost the machine")
 	)
 	fs.Var(&dbs, "db", "database to create at start in tenant cnosdb (repeatable)")
 	fs.Usage = func() {
@@ -104,6 +105,7 @@ func run(args []string, stderr io.Writer) int {
 		MaxBody:          *maxBody,
 		DefaultTTL:       *ttl,
 		FirstWinsInBatch: *firstWins,
+		KeepEvery:        *keepEvery,
 		Control:          true,
 	}
 	if *verbose {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -755,5 +756,28 @@ func TestTypeMixIn230(t *testing.T) {
 	}
 	if resp := write(t, s, "", "a,t=x f=3i 3\n"); resp.status != 422 || !strings.Contains(resp.body, "020004") {
 		t.Errorf("against the stored column: %d %s", resp.status, resp.body)
+	}
+}
+
+// KeepEvery checks and counts every line but holds only a sample of the
+// rows; a line the schema refuses is still refused.
+func TestKeepEvery(t *testing.T) {
+	s := startServer(t, Options{Dialect: V24, KeepEvery: 10})
+	var body strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&body, "m,h=a v=%di %d\n", i, recent+int64(i))
+	}
+	if r := write(t, s, "", body.String()); r.status != 200 {
+		t.Fatalf("write: %d %s", r.status, r.body)
+	}
+	if st := s.Stats(); st.LinesStored != 100 {
+		t.Fatalf("%d lines counted, want 100", st.LinesStored)
+	}
+	rows := s.Rows("", "", "m")
+	if len(rows) != 10 || rows[1].Fields["v"] != int64(10) {
+		t.Fatalf("%d rows kept (second %v), want every 10th", len(rows), rows)
+	}
+	if r := write(t, s, "", lp("m,h=a v=\"text\" TS\n")); r.status == 200 {
+		t.Fatalf("a type conflict with the schema was taken: %s", r.body)
 	}
 }

@@ -207,6 +207,10 @@ type database struct {
 type store struct {
 	mu      sync.RWMutex
 	tenants map[string]map[string]*database
+	// keepEvery and written: Options.KeepEvery, and the points written
+	// so far, under mu.
+	keepEvery int
+	written   int64
 }
 
 func newStore() *store {
@@ -365,7 +369,9 @@ func (st *store) write(req *writeRequest) *apiError {
 		}
 	}
 	for i := range req.points {
-		db.apply(&req.points[i], times[i])
+		keep := st.keepEvery <= 1 || st.written%int64(st.keepEvery) == 0
+		st.written++
+		db.apply(&req.points[i], times[i], keep)
 	}
 	return nil
 }
@@ -456,7 +462,8 @@ func schemaConflict(d Dialect, db *database, have, want column, againstStore boo
 
 // apply stores one checked point. New columns are added in the order CnosDB
 // adds them: tags before fields, each in the line's sorted order.
-func (db *database) apply(p *point, ts int64) {
+// apply stores a point; without keep it only makes its table and columns.
+func (db *database) apply(p *point, ts int64, keep bool) {
 	t := db.tables[p.measurement]
 	if t == nil {
 		t = newTable(p.measurement)
@@ -473,6 +480,9 @@ func (db *database) apply(p *point, ts int64) {
 			t.index[f.key] = len(t.columns)
 			t.columns = append(t.columns, column{name: f.key, kind: kindField, typ: typeOf(f.value)})
 		}
+	}
+	if !keep {
+		return
 	}
 	key := seriesKey(p.tags)
 	s := t.series[key]

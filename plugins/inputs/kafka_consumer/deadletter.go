@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,10 +39,9 @@ type deadLetters struct {
 	// metadata retries per message, which no partition should wait
 	// for: the watch finds out in the background, at start and every
 	// deadLetterRecheck after a failure.
-	usable   atomic.Bool
-	recheck  chan struct{}
-	stopped  chan struct{}
-	stopOnce sync.Once
+	usable  atomic.Bool
+	recheck chan struct{}
+	stopped chan struct{}
 }
 
 // deadLetterRecheck is how long dead letters are skipped after the topic
@@ -183,7 +181,7 @@ func (d *deadLetters) send(letters []*sarama.ProducerMessage) {
 }
 
 func (d *deadLetters) close() {
-	d.stopOnce.Do(func() { close(d.stopped) })
+	close(d.stopped)
 	if err := d.producer.Close(); err != nil {
 		d.log.Debugf("dead_letter_topic: closing the producer: %v", err)
 	}

@@ -96,10 +96,10 @@ func (r *partitionRegistry) owned() []*partitionStats {
 
 // windowSnapshot is the tracker's state at a tick.
 type windowSnapshot struct {
-	state                  trackerState
-	messages, lines        int
-	inside                 int
-	heldMessages, heldRows int
+	state           trackerState
+	messages, lines int
+	inside          int
+	heldMessages    int
 }
 
 func (t *tracker) snapshot() windowSnapshot {
@@ -109,7 +109,7 @@ func (t *tracker) snapshot() windowSnapshot {
 		state:    t.state,
 		messages: t.messages, lines: t.lines,
 		inside:       max(t.inside, 0),
-		heldMessages: t.heldMessages, heldRows: t.heldLines,
+		heldMessages: t.heldMessages,
 	}
 }
 

@@ -120,6 +120,11 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 		stats: stats,
 		fail:  cancel,
 		dead:  dead,
+		group: group,
+	}
+	if conf, ok := newFetchConfig(k.saramaConfig); ok {
+		h.fetch = newFetcher(ctx, k.Log, client, conf)
+		defer h.fetch.wait() // ctx is cancelled first, below
 	}
 	// Only topics the brokers have are subscribed: sarama fails the whole
 	// group for one that is missing. The watch adds a topic as it
@@ -346,6 +351,10 @@ type handler struct {
 	stats *Stats
 	fail  context.CancelCauseFunc
 	dead  *deadLetters // nil without dead_letter_topic
+	// fetch reads the claims' partitions, nil before Kafka 0.11 (sarama's
+	// partition consumers do); group pauses those.
+	fetch *fetcher
+	group sarama.ConsumerGroup
 }
 
 func (h *handler) Setup(session sarama.ConsumerGroupSession) error {
@@ -363,84 +372,161 @@ func (h *handler) Cleanup(sarama.ConsumerGroupSession) error {
 // and writes it whenever no further message is waiting, the buffer is
 // full, or the chunk is a fair share of the window; the tracker adds the
 // chunk's marker and commits its offsets once acknowledged (untracked: at
-// once). When the window is full it waits, and sarama stops fetching.
+// once). When the window is full it waits, and fetching stops.
 func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	c := newClaimConverter(h.k)
-	ps := h.t.parts.claim(claim.Topic(), claim.Partition(), claim.InitialOffset())
-	defer ps.owned.Store(false)
-	var last *sarama.ConsumerMessage
-	// counted adds the chunk's messages to the counters, once per chunk.
-	counted := func() {
-		ps.messages.Add(int64(c.messages))
-		ps.bytes.Add(c.bytes)
-		ps.badMessages.Add(int64(c.bad))
-		h.stats.Bytes.Add(c.bytes)
+	r := &claimRun{h: h, session: session, c: newClaimConverter(h.k)}
+	r.ps = h.t.parts.claim(claim.Topic(), claim.Partition(), claim.InitialOffset())
+	defer r.ps.owned.Store(false)
+	if h.fetch == nil {
+		return r.consumeMessages(claim.Messages())
 	}
-	flush := func() error {
-		if last == nil {
+	// sarama's partition consumer stays paused; the fetcher reads the
+	// partition (fetch.go).
+	h.group.Pause(map[string][]int32{claim.Topic(): {claim.Partition()}})
+	fd, err := h.fetch.add(claim.Topic(), claim.Partition(), claim.InitialOffset())
+	if err != nil {
+		if session.Context().Err() != nil {
 			return nil
 		}
-		cp := checkpoint{topic: last.Topic, partition: last.Partition, first: c.first, next: last.Offset + 1, messages: c.messages, lines: c.lines, ps: ps}
-		if h.dead != nil {
-			// Before the chunk's offsets can be committed.
-			h.dead.send(c.dead)
-		}
-		if err := h.t.write(c.buf, cp, session); err != nil {
-			err = fmt.Errorf("writing to stdout: %w", err)
-			h.fail(err)
-			return err
-		}
-		counted()
-		ps.consumed.Store(cp.next)
-		c.reset()
-		last = nil
-		return nil
+		return fmt.Errorf("topic %q partition %d: finding where to start: %w", claim.Topic(), claim.Partition(), err)
 	}
-	// The session is over: untracked, write what is converted while the
-	// partition is still ours; tracked, leave it to be consumed again,
-	// since no session would be there to commit it.
-	finish := func() error {
-		if h.t.markers() {
-			counted()
-			h.t.release(c.messages)
-			c.reset() // the next session consumes them, dead letters too
-			return nil
-		}
-		return flush()
-	}
-	ctx := session.Context()
-	messages := claim.Messages()
+	defer h.fetch.remove(fd)
+	return r.consumeFetched(fd)
+}
+
+// claimRun is one claim's chunk: what it converted since its last write.
+type claimRun struct {
+	h       *handler
+	session sarama.ConsumerGroupSession
+	c       *claimConverter
+	ps      *partitionStats
+	// last is the chunk's last message's place, valid while c.messages > 0.
+	topic      string
+	partition  int32
+	lastOffset int64
+}
+
+// consumeMessages reads sarama's partition consumer, one message at a
+// time (Kafka before 0.11).
+func (r *claimRun) consumeMessages(messages <-chan *sarama.ConsumerMessage) error {
+	ctx := r.session.Context()
 	for {
 		select {
 		case <-ctx.Done():
-			return finish()
+			return r.finish()
 		case msg, ok := <-messages:
 			if !ok {
-				return finish()
+				return r.finish()
 			}
-			if ok, err := h.t.acquire(ctx, c.lines, flush); !ok {
-				if err != nil {
-					return err
-				}
-				return finish() // msg is consumed again by the next session
+			if more, err := r.take(ctx, msg, len(messages) == 0); !more {
+				return err
 			}
-			h.stats.Messages.Add(1)
-			if err := c.append(msg); err != nil {
-				c.bad++
-				h.stats.BadMessages.Add(1)
-				h.k.logBadMessage(msg, err, h.dead.enabled())
-				if h.dead != nil {
-					c.dead = append(c.dead, h.dead.letter(msg, err))
-				}
+		}
+	}
+}
+
+// consumeFetched reads the fetcher's blocks; the chunk is written at a
+// block's end when no further block is waiting.
+func (r *claimRun) consumeFetched(fd *feed) error {
+	ctx := r.session.Context()
+	msg := &sarama.ConsumerMessage{Topic: fd.topic, Partition: fd.partition}
+	var (
+		more = true
+		err  error
+	)
+	for {
+		select {
+		case <-ctx.Done():
+			return r.finish()
+		case b := <-fd.blocks:
+			r.h.fetch.taken(fd)
+			eachMessage(b, msg, func(msg *sarama.ConsumerMessage) bool {
+				more, err = r.take(ctx, msg, false)
+				return more
+			})
+			if !more {
+				return err
 			}
-			last = msg
-			if len(messages) == 0 || len(c.buf) >= flushBytes || h.t.chunkDone(c.messages, c.lines) {
-				if err := flush(); err != nil {
+			if len(fd.blocks) == 0 {
+				if err := r.flush(); err != nil {
 					return err
 				}
 			}
 		}
 	}
+}
+
+// take converts one message into the chunk, after reserving its room in
+// the window; idle: no further message is waiting, so the chunk is
+// written. false: the claim ends, with err.
+func (r *claimRun) take(ctx context.Context, msg *sarama.ConsumerMessage, idle bool) (bool, error) {
+	h, c := r.h, r.c
+	if ok, err := h.t.acquire(ctx, c.lines, r.flush); !ok {
+		if err != nil {
+			return false, err
+		}
+		return false, r.finish() // msg is consumed again by the next session
+	}
+	h.stats.Messages.Add(1)
+	if err := c.append(msg); err != nil {
+		c.bad++
+		h.stats.BadMessages.Add(1)
+		h.k.logBadMessage(msg, err, h.dead.enabled())
+		if h.dead != nil {
+			c.dead = append(c.dead, h.dead.letter(msg, err))
+		}
+	}
+	r.topic, r.partition, r.lastOffset = msg.Topic, msg.Partition, msg.Offset
+	if idle || len(c.buf) >= flushBytes || h.t.chunkDone(c.messages, c.lines) {
+		if err := r.flush(); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// counted adds the chunk's messages to the counters, once per chunk.
+func (r *claimRun) counted() {
+	c, ps := r.c, r.ps
+	ps.messages.Add(int64(c.messages))
+	ps.bytes.Add(c.bytes)
+	ps.badMessages.Add(int64(c.bad))
+	r.h.stats.Bytes.Add(c.bytes)
+}
+
+func (r *claimRun) flush() error {
+	h, c := r.h, r.c
+	if c.messages == 0 {
+		return nil
+	}
+	cp := checkpoint{topic: r.topic, partition: r.partition, first: c.first, next: r.lastOffset + 1, messages: c.messages, lines: c.lines, ps: r.ps}
+	if h.dead != nil {
+		// Before the chunk's offsets can be committed.
+		h.dead.send(c.dead)
+	}
+	if err := h.t.write(c.buf, cp, r.session); err != nil {
+		err = fmt.Errorf("writing to stdout: %w", err)
+		h.fail(err)
+		return err
+	}
+	r.counted()
+	r.ps.consumed.Store(cp.next)
+	c.reset()
+	return nil
+}
+
+// finish ends the claim when its session is over: untracked, it writes
+// what is converted while the partition is still ours; tracked, it
+// leaves it to be consumed again, since no session would be there to
+// commit it.
+func (r *claimRun) finish() error {
+	if r.h.t.markers() {
+		r.counted()
+		r.h.t.release(r.c.messages)
+		r.c.reset() // the next session consumes them, dead letters too
+		return nil
+	}
+	return r.flush()
 }
 
 // logBadMessage says why msg is skipped; dead: it goes to dead_letter_topic.

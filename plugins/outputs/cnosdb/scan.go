@@ -396,7 +396,7 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 	case scanInvalid:
 		return invalidFrom(buf, i, j, atEOF, e, "unexpected text after timestamp")
 	}
-	if t1 > t0 && !validInt(buf[t0:t1], 18) {
+	if t1 > t0 && !validInt(buf[t0:t1]) {
 		return invalidEnded(e, end, "invalid timestamp")
 	}
 	e.tsStart, e.tsEnd = t0, t1
@@ -538,7 +538,7 @@ func validBool(b []byte) bool {
 func checkNumber(b []byte) string {
 	switch b[len(b)-1] {
 	case 'i':
-		if !validInt(b[:len(b)-1], 18) {
+		if !validInt(b[:len(b)-1]) {
 			return "invalid integer field value"
 		}
 	case 'u':
@@ -557,19 +557,33 @@ func checkNumber(b []byte) string {
 	return ""
 }
 
-// validInt reports whether b parses as a base-10 int64; up to fast digits
-// it needs no strconv.
-func validInt(b []byte, fast int) bool {
+// validInt reports whether b parses as a base-10 int64 without strconv
+// for plain digits: up to 18 always fit, and 19 (every nanosecond
+// timestamp since 2001) fit when not above the largest int64 (its
+// magnitude one more when negative).
+func validInt(b []byte) bool {
 	d := b
+	limit := maxInt64Digits
 	if len(d) > 0 && d[0] == '-' {
 		d = d[1:]
+		limit = minInt64Digits
 	}
-	if len(d) > 0 && len(d) <= fast && allDigits(d) {
-		return true
+	if len(d) > 0 && allDigits(d) {
+		switch {
+		case len(d) < len(limit):
+			return true
+		case len(d) == len(limit) && d[0] != '0':
+			return string(d) <= limit
+		}
 	}
 	_, err := strconv.ParseInt(bytesString(b), 10, 64)
 	return err == nil
 }
+
+const (
+	maxInt64Digits = "9223372036854775807"
+	minInt64Digits = "9223372036854775808"
+)
 
 func validFloat(b []byte) bool {
 	d := b

@@ -278,3 +278,15 @@ func TestScanReportsTagsAndTimestamp(t *testing.T) {
 		}
 	}
 }
+
+func TestValidIntMatchesStrconv(t *testing.T) {
+	for _, s := range []string{
+		"0", "-0", "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+		"1764806400000000000", "0764806400000000000", "99999999999999999999", "", "-", "12a", "+1", "0000000000000000000001",
+	} {
+		_, err := strconv.ParseInt(s, 10, 64)
+		if got := validInt([]byte(s)); got != (err == nil) {
+			t.Errorf("validInt(%q) = %v, strconv says %v", s, got, err)
+		}
+	}
+}

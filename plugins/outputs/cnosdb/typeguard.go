@@ -88,12 +88,18 @@ func (s *sender) checkTypes(b *batch) {
 		name, lastName []byte
 		fields         map[string]fieldKind
 		reasons        []string // by line, from the first refused one on
+		// The last line's field keys in order, and their kinds in the
+		// table: lines of one table mostly repeat them, and comparing
+		// a key with the one in its place is cheaper than the lookup.
+		shapeKeys  []string
+		shapeKinds []fieldKind
 	)
 	body := b.body
 	for pos, line := 0, 0; pos < len(body); line++ {
 		nameEnd, i := lineHead(body, pos)
 		if name = body[pos:nameEnd]; !bytes.Equal(name, lastName) {
 			lastName = name
+			shapeKeys, shapeKinds = shapeKeys[:0], shapeKinds[:0]
 			var ok bool
 			if fields, ok = g.tables[string(name)]; !ok {
 				fields = s.describe(string(name))
@@ -101,15 +107,22 @@ func (s *sender) checkTypes(b *batch) {
 			}
 		}
 		reason := ""
-		for more := true; more; {
+		for j, more := 0, true; more; j++ {
 			var key, value []byte
 			key, value, i, more = fieldAt(body, i)
 			kind := kindOfValue(value)
-			have, known := fields[string(key)]
-			switch {
-			case !known:
-				fields[string(key)] = kind
-			case have != kind && have != kindUnknown && reason == "":
+			var have fieldKind
+			if j < len(shapeKeys) && shapeKeys[j] == string(key) {
+				have = shapeKinds[j]
+			} else {
+				var known bool
+				if have, known = fields[string(key)]; !known {
+					fields[string(key)] = kind
+					have = kind
+				}
+				shapeKeys, shapeKinds = append(shapeKeys[:j], string(key)), append(shapeKinds[:j], have)
+			}
+			if have != kind && have != kindUnknown && reason == "" {
 				reason = fmt.Sprintf("field %q is %s in CnosDB's table %q and %s in this line: CnosDB before 2.4.1 checks only a table's first line in a request, and would store this one wrongly without an error",
 					key, have, name, kind)
 			}

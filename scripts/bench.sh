@@ -562,7 +562,7 @@ step "7. Table (medians of $repeat run(s))"
 
 # --- Go benchmarks ----------------------------------------------------------
 
-bench_packages=(./plugins/parsers/jsonlp/ ./plugins/outputs/cnosdb/)
+bench_packages=(./plugins/parsers/jsonlp/ ./plugins/inputs/kafka_consumer/ ./plugins/outputs/cnosdb/)
 
 # rename_bench FILE FROM TO: the benchmark lines of FROM under the name TO,
 # with the header lines benchstat reads (goos, goarch, pkg, cpu).

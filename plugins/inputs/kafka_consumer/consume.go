@@ -124,7 +124,10 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 	}
 	if conf, ok := newFetchConfig(k.saramaConfig); ok {
 		h.fetch = newFetcher(ctx, k.Log, client, conf)
-		defer h.fetch.wait() // ctx is cancelled first, below
+		defer func() {
+			cancel(nil)
+			h.fetch.wait()
+		}()
 	}
 	// Only topics the brokers have are subscribed: sarama fails the whole
 	// group for one that is missing. The watch adds a topic as it

@@ -2,6 +2,7 @@ package kafka_consumer //nolint:revive,stylecheck // named after the Telegraf pl
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -217,11 +218,30 @@ func (f *fetcher) attach(fd *feed, leader *sarama.Broker) {
 			b.run()
 		}()
 	}
-	// The client may have replaced the broker's connection object.
-	b.broker = leader
+	if b.broker == nil || b.broker.Addr() != leader.Addr() {
+		if b.broker != nil {
+			_ = b.broker.Close() // the leader moved: a fetch on it fails and is made again
+		}
+		b.broker = f.connect(leader.Addr())
+	}
 	fd.owner = b
 	b.feeds = append(b.feeds, fd)
 	b.poke()
+}
+
+// connect opens a connection of the fetcher's own to a broker (at once;
+// it is established in the background, and the first fetch reports its
+// failure). Sharing the client's would put every other request to that
+// broker (heartbeats, commits, the lag's ListOffsets) behind a fetch the
+// broker holds for up to max_wait_time: it serves a connection's requests
+// one at a time. The Java client keeps its coordinator connection apart
+// for the same reason.
+func (f *fetcher) connect(addr string) *sarama.Broker {
+	conn := sarama.NewBroker(addr)
+	if err := conn.Open(f.client.Config()); err != nil && !errors.Is(err, sarama.ErrAlreadyConnected) {
+		f.log.Debugf("connecting to broker %s for fetching: %v", addr, err)
+	}
+	return conn
 }
 
 func (f *fetcher) detachLocked(fd *feed) {
@@ -242,7 +262,7 @@ func (f *fetcher) detachLocked(fd *feed) {
 type brokerFetcher struct {
 	f    *fetcher
 	wake chan struct{}
-	// Under fetcher.mu.
+	// Under fetcher.mu. broker is the fetcher's own connection.
 	broker *sarama.Broker
 	feeds  []*feed
 }
@@ -256,6 +276,7 @@ func (b *brokerFetcher) poke() {
 
 func (b *brokerFetcher) run() {
 	f := b.f
+	defer b.closeConn(nil)
 	var asked []*feed
 	for {
 		broker, req, n := b.request(asked[:0])
@@ -276,13 +297,29 @@ func (b *brokerFetcher) run() {
 			// The connection is gone or broken: find every partition's
 			// leader again, as sarama's own consumer does.
 			f.log.Warnf("fetching from broker %s: %v (finding the partitions' leaders again in %s)", broker.Addr(), err, f.conf.backoff)
-			_ = broker.Close()
+			b.closeConn(broker)
 			b.evictAll()
 			continue
 		}
 		for _, fd := range asked {
 			b.handle(broker, fd, resp.GetBlock(fd.topic, fd.partition))
 		}
+		// A broker over its quota answers at once and expects the
+		// client to wait (KIP-219).
+		if resp.ThrottleTime > 0 && !sleepCtx(f.ctx, resp.ThrottleTime) {
+			return
+		}
+	}
+}
+
+// closeConn closes the connection, if it is still conn (nil: any); the
+// next attach opens another.
+func (b *brokerFetcher) closeConn(conn *sarama.Broker) {
+	b.f.mu.Lock()
+	defer b.f.mu.Unlock()
+	if b.broker != nil && (conn == nil || b.broker == conn) {
+		_ = b.broker.Close()
+		b.broker = nil
 	}
 }
 
@@ -297,8 +334,8 @@ func (b *brokerFetcher) request(asked []*feed) (*sarama.Broker, *sarama.FetchReq
 			asked = append(asked, fd)
 		}
 	}
-	if len(asked) == 0 {
-		return b.broker, nil, asked
+	if len(asked) == 0 || b.broker == nil {
+		return b.broker, nil, asked[:0]
 	}
 	wait := f.conf.maxWait
 	if len(asked) < len(b.feeds) {

@@ -1,0 +1,173 @@
+package kafka_consumer //nolint:revive,stylecheck // named after the Telegraf plugin it replaces
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// recordBatch is a decoded batch of values from offset first on, one
+// offset apart.
+func recordBatch(first int64, values ...string) *sarama.Records {
+	b := &sarama.RecordBatch{FirstOffset: first, FirstTimestamp: time.Unix(1700000000, 0), LastOffsetDelta: int32(len(values) - 1)}
+	for i, v := range values {
+		b.Records = append(b.Records, &sarama.Record{OffsetDelta: int64(i), TimestampDelta: time.Duration(i) * time.Millisecond, Value: []byte(v)})
+	}
+	return &sarama.Records{RecordBatch: b}
+}
+
+func offsetsOf(b fetched) (offsets []int64, values []string) {
+	var msg sarama.ConsumerMessage
+	eachMessage(b, &msg, func(m *sarama.ConsumerMessage) bool {
+		offsets = append(offsets, m.Offset)
+		values = append(values, string(m.Value))
+		return true
+	})
+	return offsets, values
+}
+
+func TestBlockWalk(t *testing.T) {
+	control := recordBatch(13, "commit marker")
+	control.RecordBatch.Control = true
+	partial := &sarama.Records{RecordBatch: &sarama.RecordBatch{FirstOffset: 20, PartialTrailingRecord: true}}
+	// A compacted batch: offsets 30..39, only 31 and 38 left.
+	compacted := &sarama.Records{RecordBatch: &sarama.RecordBatch{FirstOffset: 30, LastOffsetDelta: 9, Records: []*sarama.Record{
+		{OffsetDelta: 1, Value: []byte("a")}, {OffsetDelta: 8, Value: []byte("b")},
+	}}}
+	tests := []struct {
+		name        string
+		sets        []*sarama.Records
+		from        int64
+		wantNext    int64
+		wantRecords bool
+		wantPartial bool
+		wantOffsets []int64
+	}{
+		{name: "one batch", sets: []*sarama.Records{recordBatch(10, "x", "y", "z")}, from: 10, wantNext: 13, wantRecords: true, wantOffsets: []int64{10, 11, 12}},
+		{name: "batch starts before the offset asked", sets: []*sarama.Records{recordBatch(10, "x", "y", "z")}, from: 12, wantNext: 13, wantRecords: true, wantOffsets: []int64{12}},
+		{name: "only records already seen", sets: []*sarama.Records{recordBatch(10, "x", "y")}, from: 12, wantNext: 12},
+		{name: "control batch: skipped, offset moves past it", sets: []*sarama.Records{recordBatch(10, "x", "y", "z"), control}, from: 10, wantNext: 14, wantRecords: true, wantOffsets: []int64{10, 11, 12}},
+		{name: "control batch alone", sets: []*sarama.Records{control}, from: 13, wantNext: 14},
+		{name: "partial trailing batch after whole ones", sets: []*sarama.Records{recordBatch(18, "x", "y"), partial}, from: 18, wantNext: 20, wantRecords: true, wantPartial: true, wantOffsets: []int64{18, 19}},
+		{name: "nothing but a partial batch", sets: []*sarama.Records{partial}, from: 20, wantNext: 20, wantPartial: true},
+		{name: "compacted gaps", sets: []*sarama.Records{compacted}, from: 32, wantNext: 40, wantRecords: true, wantOffsets: []int64{38}},
+		{name: "empty", from: 5, wantNext: 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			block := &sarama.FetchResponseBlock{RecordsSet: tt.sets}
+			next, records, partial := blockExtent(block, tt.from)
+			if next != tt.wantNext || records != tt.wantRecords || partial != tt.wantPartial {
+				t.Errorf("blockExtent = next %d, records %v, partial %v; want %d, %v, %v", next, records, partial, tt.wantNext, tt.wantRecords, tt.wantPartial)
+			}
+			offsets, _ := offsetsOf(fetched{block: block, from: tt.from})
+			if fmt.Sprint(offsets) != fmt.Sprint(tt.wantOffsets) && len(offsets)+len(tt.wantOffsets) > 0 {
+				t.Errorf("offsets %v, want %v", offsets, tt.wantOffsets)
+			}
+		})
+	}
+}
+
+// A record's timestamp is the batch's first plus its delta, or the
+// batch's max when the broker set log-append time; a record batch has no
+// block timestamp (as sarama's consumer reports it, for timestamp_source).
+func TestBlockWalkTimestamps(t *testing.T) {
+	set := recordBatch(0, "a", "b")
+	block := &sarama.FetchResponseBlock{RecordsSet: []*sarama.Records{set}}
+	var got []time.Time
+	var msg sarama.ConsumerMessage
+	eachMessage(fetched{block: block}, &msg, func(m *sarama.ConsumerMessage) bool {
+		got = append(got, m.Timestamp)
+		if !m.BlockTimestamp.IsZero() {
+			t.Errorf("block timestamp %v", m.BlockTimestamp)
+		}
+		return true
+	})
+	first := set.RecordBatch.FirstTimestamp
+	if len(got) != 2 || !got[0].Equal(first) || !got[1].Equal(first.Add(time.Millisecond)) {
+		t.Errorf("create times %v", got)
+	}
+	set.RecordBatch.LogAppendTime = true
+	set.RecordBatch.MaxTimestamp = first.Add(time.Hour)
+	eachMessage(fetched{block: block}, &msg, func(m *sarama.ConsumerMessage) bool {
+		if !m.Timestamp.Equal(first.Add(time.Hour)) {
+			t.Errorf("log-append time %v", m.Timestamp)
+		}
+		return true
+	})
+}
+
+// Before Kafka 0.11: message sets, a compressed wrapper holding relative
+// offsets (format 1) whose own offset is its last message's.
+func TestBlockWalkLegacyMessageSet(t *testing.T) {
+	inner := &sarama.MessageSet{Messages: []*sarama.MessageBlock{
+		{Offset: 0, Msg: &sarama.Message{Version: 1, Value: []byte("p")}},
+		{Offset: 1, Msg: &sarama.Message{Version: 1, Value: []byte("q")}},
+		{Offset: 2, Msg: &sarama.Message{Version: 1, Value: []byte("r")}},
+	}}
+	set := &sarama.MessageSet{Messages: []*sarama.MessageBlock{
+		{Offset: 6, Msg: &sarama.Message{Version: 0, Value: []byte("plain")}},
+		{Offset: 9, Msg: &sarama.Message{Version: 1, Codec: sarama.CompressionGZIP, Set: inner}},
+	}}
+	block := &sarama.FetchResponseBlock{RecordsSet: []*sarama.Records{{MsgSet: set}}}
+	next, records, _ := blockExtent(block, 8)
+	if next != 10 || !records {
+		t.Errorf("blockExtent = %d, %v; want 10, true", next, records)
+	}
+	offsets, values := offsetsOf(fetched{block: block, from: 8})
+	if fmt.Sprint(offsets) != "[8 9]" || fmt.Sprint(values) != "[q r]" {
+		t.Errorf("offsets %v values %v", offsets, values)
+	}
+}
+
+func TestFetchVersion(t *testing.T) {
+	for _, tt := range []struct {
+		kafka string
+		want  int16
+		ok    bool
+	}{{"0.10.2.0", 0, false}, {"0.11.0.0", 5, true}, {"2.1.0", 10, true}, {"3.9.0", 12, true}} {
+		v, err := sarama.ParseKafkaVersion(tt.kafka)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := fetchVersion(v); got != tt.want || ok != tt.ok {
+			t.Errorf("fetchVersion(%s) = %d, %v; want %d, %v", tt.kafka, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+// BenchmarkFetchedBlock is the input's per-burst path without Kafka: a
+// fetched block of guide messages walked and converted into the chunk
+// buffer, which is emptied as the claim's writes would empty it. A
+// message is one op.
+func BenchmarkFetchedBlock(b *testing.B) {
+	k, err := newFromText(&testing.T{}, "[[inputs.kafka_consumer]]\nbrokers = [\"127.0.0.1:9092\"]\ntopics = [\"oceanic\"]\ndata_format = \"json\"\n")
+	if err != nil {
+		b.Fatal(err)
+	}
+	const perBlock = 10000 // about a default fetch (1 MB) of guide messages
+	values := make([]string, perBlock)
+	for i := range values {
+		values[i] = fmt.Sprintf(`{"pressure":%.1f,"temperature":%.1f,"visibility":%.1f}`, float64(i%100)/10, float64(i%400)/10, float64(i%900)/10)
+	}
+	block := &sarama.FetchResponseBlock{RecordsSet: []*sarama.Records{recordBatch(0, values...)}}
+	c := newClaimConverter(k)
+	msg := &sarama.ConsumerMessage{Topic: "oceanic"}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		eachMessage(fetched{block: block}, msg, func(m *sarama.ConsumerMessage) bool {
+			if err := c.append(m); err != nil {
+				b.Fatal(err)
+			}
+			if len(c.buf) >= flushBytes {
+				c.reset()
+			}
+			done++
+			return done < b.N
+		})
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}

@@ -35,6 +35,15 @@ const busyPollWait = 10 * time.Millisecond
 // map order, so none is always last.
 const responseBytes = 4 << 20
 
+// heldBytes bounds what the fetched blocks of all partitions hold between
+// them (two each: one converting, one fetched ahead): with many partitions
+// each asks for less than consumer_fetch_default, but never under
+// minPartitionBytes. 64 partitions behind would otherwise hold 128 MB.
+const (
+	heldBytes         = 8 << 20
+	minPartitionBytes = 64 << 10
+)
+
 // fetchConfig is what every FetchRequest takes from the sarama config.
 type fetchConfig struct {
 	version        int16
@@ -98,6 +107,7 @@ type fetcher struct {
 
 	mu      sync.Mutex
 	brokers map[int32]*brokerFetcher
+	feeds   int // added and not removed
 }
 
 // feed is one partition's fetched blocks, for its claim.
@@ -139,6 +149,9 @@ func (f *fetcher) add(topic string, partition int32, offset int64) (*feed, error
 		offset = resolved
 	}
 	fd := &feed{topic: topic, partition: partition, blocks: make(chan fetched, 1), next: offset, size: f.conf.partitionBytes}
+	f.mu.Lock()
+	f.feeds++
+	f.mu.Unlock()
 	f.home(fd)
 	return fd, nil
 }
@@ -148,6 +161,7 @@ func (f *fetcher) remove(fd *feed) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fd.removed = true
+	f.feeds--
 	f.detachLocked(fd)
 }
 
@@ -352,8 +366,13 @@ func (b *brokerFetcher) request(asked []*feed) (*sarama.Broker, *sarama.FetchReq
 		SessionEpoch: -1,
 		RackID:       f.conf.rackID,
 	}
+	share := max(minPartitionBytes, heldBytes/(2*max(1, f.feeds)))
 	for _, fd := range asked {
-		req.AddBlock(fd.topic, fd.partition, fd.next, fd.size, -1)
+		size := fd.size
+		if size == f.conf.partitionBytes {
+			size = min(size, int32(share)) // not grown for a large batch
+		}
+		req.AddBlock(fd.topic, fd.partition, fd.next, size, -1)
 	}
 	return b.broker, req, asked
 }

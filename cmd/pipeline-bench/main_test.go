@@ -139,3 +139,29 @@ func TestSummaryMarksLostRuns(t *testing.T) {
 		t.Fatalf("ratio from a lost run %q is not marked", ratioRow[2])
 	}
 }
+
+func TestTargetLines(t *testing.T) {
+	ss := []summary{
+		{scenario: "stock", label: "stock", valid: true, rate: 100000, cpuPerM: map[string]float64{"telegraf": 9}},
+		{scenario: "ours", label: "ours", valid: true, rate: 170000, cpuPerM: map[string]float64{"input": 1.4, "output": 0.5}, rssMB: map[string]float64{"input": 36, "output": 41}},
+		{scenario: "ceiling", label: "ceiling", valid: true, rate: 300000},
+		{scenario: "output-alone", label: "output alone", valid: true, cpuPerM: map[string]float64{"output": 0.25}},
+	}
+	got := strings.Join(targetLines(ss), "\n")
+	for _, want := range []string{
+		"ours >= 1.6x stock: 1.70x, met",
+		"ours >= 0.65 of the ceiling: 0.57, NOT met",
+		"input child in the pipeline <= 1.0 CPU-s per million: 1.40 CPU-s/M, NOT met",
+		"output child in the pipeline <= 0.5 CPU-s per million: 0.50 CPU-s/M, met",
+		"output child alone >= 3M lines per CPU-second: 4.00M lines/CPU-s, met",
+		"input child peak RSS <= 40 MB: 36.0 MB (largest, in ours), met",
+		"output child peak RSS <= 40 MB: 41.0 MB (largest, in ours), NOT met",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("no %q in\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "input child alone") || strings.Contains(got, "loop cost") {
+		t.Errorf("targets of scenarios that did not run:\n%s", got)
+	}
+}

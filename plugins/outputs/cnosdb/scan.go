@@ -167,14 +167,14 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 	e.tsStart, e.tsEnd = 0, 0
 
 	// Measurement.
-	j, r := takeToken(buf, i, atEOF, clsMeasurement, escMeasurement)
+	j, r, high := takeToken(buf, i, atEOF, clsMeasurement, escMeasurement)
 	if r != scanEntryOK {
 		return r
 	}
 	if j == i {
 		return invalidFrom(buf, i, j, atEOF, e, "no measurement name")
 	}
-	if bad := utf8Bad(buf[i:j]); bad {
+	if utf8Bad(high, buf[i:j]) {
 		return invalidFrom(buf, i, j, atEOF, e, "invalid UTF-8 in measurement")
 	}
 	e.nameEnd = j
@@ -200,7 +200,7 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 			break
 		}
 		k0 := j
-		j, r = takeToken(buf, j, atEOF, clsKey, escKey)
+		j, r, high = takeToken(buf, j, atEOF, clsKey, escKey)
 		if r != scanEntryOK {
 			return r
 		}
@@ -213,19 +213,19 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 		if j >= n || buf[j] != '=' {
 			return invalidFrom(buf, i, j, atEOF, e, "expected '=' after tag key")
 		}
-		if utf8Bad(buf[k0:j]) {
+		if utf8Bad(high, buf[k0:j]) {
 			return invalidFrom(buf, i, j, atEOF, e, "invalid UTF-8 in tag key")
 		}
 		j++
 		v0 := j
-		j, r = takeToken(buf, j, atEOF, clsKey, escKey)
+		j, r, high = takeToken(buf, j, atEOF, clsKey, escKey)
 		if r != scanEntryOK {
 			return r
 		}
 		if j == v0 {
 			return invalidFrom(buf, i, j, atEOF, e, "expected tag value")
 		}
-		if utf8Bad(buf[v0:j]) {
+		if utf8Bad(high, buf[v0:j]) {
 			return invalidFrom(buf, i, j, atEOF, e, "invalid UTF-8 in tag value")
 		}
 		e.tagged = true
@@ -245,7 +245,7 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 	// Fields.
 	for {
 		k0 := j
-		j, r = takeToken(buf, j, atEOF, clsKey, escKey)
+		j, r, high = takeToken(buf, j, atEOF, clsKey, escKey)
 		if r != scanEntryOK {
 			return r
 		}
@@ -258,7 +258,7 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 		if j >= n || buf[j] != '=' {
 			return invalidFrom(buf, i, j, atEOF, e, "expected '=' after field key")
 		}
-		if utf8Bad(buf[k0:j]) {
+		if utf8Bad(high, buf[k0:j]) {
 			return invalidFrom(buf, i, j, atEOF, e, "invalid UTF-8 in field key")
 		}
 		j++
@@ -319,6 +319,14 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 				badValue = "invalid boolean field value"
 			}
 		case c == '-' || c == '.' || (c >= '0' && c <= '9'):
+			if k, ok := plainDecimal(buf, j); ok {
+				// What Telegraf writes for a float, valid as it is.
+				j = k
+				if j >= n && !atEOF {
+					return scanNeedMore
+				}
+				break
+			}
 			v0 := j
 			for j < n && byteClass[buf[j]]&clsFieldValue != 0 {
 				j++
@@ -372,8 +380,15 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 		break
 	}
 
-	// Timestamp.
+	// Timestamp: digits, in one pass when that is all it is.
 	t0 := j
+	if j < n && buf[j] == '-' {
+		j++
+	}
+	for j < n && buf[j]-'0' <= 9 {
+		j++
+	}
+	plain := j < n && byteClass[buf[j]]&clsTime == 0
 	for j < n && byteClass[buf[j]]&clsTime != 0 {
 		j++
 	}
@@ -396,7 +411,7 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 	case scanInvalid:
 		return invalidFrom(buf, i, j, atEOF, e, "unexpected text after timestamp")
 	}
-	if t1 > t0 && !validInt(buf[t0:t1]) {
+	if t1 > t0 && !(plain && plainIntFits(buf[t0:t1])) && !validInt(buf[t0:t1]) {
 		return invalidEnded(e, end, "invalid timestamp")
 	}
 	e.tsStart, e.tsEnd = t0, t1
@@ -414,22 +429,24 @@ const (
 // as the Decoder's takeEsc: a backslash before an escapable character
 // takes both, any other backslash stays and the next byte is judged on its
 // own.
-func takeToken(buf []byte, j int, atEOF bool, cls uint8, esc int) (int, scanResult) {
+func takeToken(buf []byte, j int, atEOF bool, cls uint8, esc int) (int, scanResult, byte) {
 	n := len(buf)
+	high := byte(0) // the bytes taken, or-ed: below utf8.RuneSelf means ASCII
 	for j < n {
 		c := buf[j]
 		if byteClass[c]&cls != 0 {
+			high |= c
 			j++
 			continue
 		}
 		if c != '\\' {
-			return j, scanEntryOK
+			return j, scanEntryOK, high
 		}
 		if j+1 >= n {
 			if !atEOF {
-				return j, scanNeedMore
+				return j, scanNeedMore, high
 			}
-			return n, scanEntryOK
+			return n, scanEntryOK, high
 		}
 		switch d := buf[j+1]; {
 		case d == ' ' || d == ',' || (esc == escKey && d == '='):
@@ -439,9 +456,9 @@ func takeToken(buf []byte, j int, atEOF bool, cls uint8, esc int) (int, scanResu
 		}
 	}
 	if !atEOF {
-		return j, scanNeedMore
+		return j, scanNeedMore, high
 	}
-	return j, scanEntryOK
+	return j, scanEntryOK, high
 }
 
 // takeEOL checks for the end of an entry at buf[j]: the end of the
@@ -514,13 +531,9 @@ func invalidEnded(e *entry, end int, reason string) scanResult {
 	return scanInvalid
 }
 
-func utf8Bad(b []byte) bool {
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
-			return !utf8.Valid(b)
-		}
-	}
-	return false
+// utf8Bad reports whether b, whose bytes or-ed are high, is not UTF-8.
+func utf8Bad(high byte, b []byte) bool {
+	return high >= utf8.RuneSelf && !utf8.Valid(b)
 }
 
 func validBool(b []byte) bool {
@@ -578,6 +591,52 @@ func validInt(b []byte) bool {
 	}
 	_, err := strconv.ParseInt(bytesString(b), 10, 64)
 	return err == nil
+}
+
+// plainDecimal takes a number field value at buf[j] that is digits with at
+// most one '.' (and a leading '-'), up to 300 before the point: a float
+// that strconv takes and that cannot overflow. false when the value goes
+// on (an exponent, a suffix, anything else): it is to be checked in full.
+func plainDecimal(buf []byte, j int) (int, bool) {
+	n := len(buf)
+	if j < n && buf[j] == '-' {
+		j++
+	}
+	start := j
+	for j < n && buf[j]-'0' <= 9 {
+		j++
+	}
+	whole := j - start
+	digits := whole
+	if j < n && buf[j] == '.' {
+		j++
+		f := j
+		for j < n && buf[j]-'0' <= 9 {
+			j++
+		}
+		digits += j - f
+	}
+	if digits == 0 || whole > 300 || (j < n && byteClass[buf[j]]&clsFieldValue != 0) {
+		return j, false
+	}
+	return j, true
+}
+
+// plainIntFits decides, for an optional '-' and digits only, the common
+// case of validInt: fewer than 19 digits, or 19 without a leading zero up
+// to the largest int64. false: ask validInt.
+func plainIntFits(b []byte) bool {
+	limit := maxInt64Digits
+	if len(b) > 0 && b[0] == '-' {
+		b, limit = b[1:], minInt64Digits
+	}
+	switch {
+	case len(b) == 0:
+		return false
+	case len(b) < len(limit):
+		return true
+	}
+	return len(b) == len(limit) && b[0] != '0' && string(b) <= limit
 }
 
 const (

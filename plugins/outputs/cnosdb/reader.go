@@ -31,6 +31,9 @@ type batch struct {
 	// Filled only when the batch has to be split (index).
 	ends   []int  // ends[i]: offset just past line i
 	tagged []bool // tagged[i]: line i has tags
+	// shapes[i] is line i's entry.shape (0: not known), while the type
+	// guard is on; only a slice as long as the batch is used.
+	shapes []uint64
 
 	// markers were read after this batch's lines (and the previous
 	// batches'): they are acknowledged once it is settled.
@@ -44,6 +47,7 @@ func (b *batch) reset(seq uint64) {
 	b.tagless = 0
 	b.ends = b.ends[:0]
 	b.tagged = b.tagged[:0]
+	b.shapes = b.shapes[:0]
 	b.markers = b.markers[:0]
 }
 
@@ -64,6 +68,9 @@ type pipeline struct {
 	// taglessRefused is set by the sender once CnosDB has refused a line
 	// for having no tags (CnosDB 2.3.0).
 	taglessRefused atomic.Bool
+	// guardTypes: the sender checks field types itself (CnosDB before
+	// 2.4.1), so lines are read with their shape.
+	guardTypes atomic.Bool
 
 	mu       sync.Mutex // guards everything below
 	cur      *batch
@@ -208,7 +215,7 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 		p.skipping = false
 		pos = k + 1
 	}
-	var e entry
+	e := entry{wantShape: p.guardTypes.Load()}
 	for {
 		r := scanEntry(buf, pos, atEOF, &e)
 		switch r {
@@ -274,6 +281,9 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 		b.lines++
 		if !e.tagged {
 			b.tagless++
+		}
+		if e.wantShape {
+			b.shapes = append(b.shapes, e.shape)
 		}
 		passThrough := e.end == e.bodyEnd+1 && buf[e.bodyEnd] == '\n' &&
 			p.c.tsDivisor == 1 && e.tsStart != e.tsEnd

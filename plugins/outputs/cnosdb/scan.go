@@ -2,6 +2,7 @@ package cnosdb
 
 import (
 	"bytes"
+	"hash/maphash"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -84,6 +85,12 @@ type entry struct {
 	tagged  bool
 	// reason tells why a record is invalid.
 	reason string
+	// With wantShape set by the caller, shape is a hash of the entry's
+	// measurement and field keys with their kinds (the 2.3.0 type guard
+	// skips a line shaped as the one before it); its lowest bit is set
+	// when a field is a string, whose raw newlines hide the line's end.
+	wantShape bool
+	shape     uint64
 }
 
 // scanEntry finds the record starting at buf[pos]. Blank lines and comment
@@ -178,6 +185,13 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 		return invalidFrom(buf, i, j, atEOF, e, "invalid UTF-8 in measurement")
 	}
 	e.nameEnd = j
+	var shape maphash.Hash
+	if e.wantShape {
+		shape.SetSeed(shapeSeed)
+		shape.Write(buf[i:j])
+		shape.WriteByte(0)
+	}
+	stringField := uint64(0)
 	if j < n && buf[j] == ',' {
 		if j, r = skipTagComma(buf, i, j, atEOF, e); r != scanEntryOK {
 			return r
@@ -261,6 +275,9 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 		if utf8Bad(high, buf[k0:j]) {
 			return invalidFrom(buf, i, j, atEOF, e, "invalid UTF-8 in field key")
 		}
+		if e.wantShape {
+			shape.Write(buf[k0:j])
+		}
 		j++
 		if j >= n {
 			if !atEOF {
@@ -269,8 +286,10 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 			return invalidFrom(buf, i, j, atEOF, e, "expected field value")
 		}
 		var badValue string
+		kind := kindFloat
 		switch c := buf[j]; {
 		case c == '"':
+			kind, stringField = kindString, 1
 			j++
 			v0 := j
 			high := byte(0)
@@ -308,6 +327,7 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 			}
 			j++ // closing quote
 		case c == 't' || c == 'T' || c == 'f' || c == 'F':
+			kind = kindBool
 			v0 := j
 			for j < n && byteClass[buf[j]]&clsFieldValue != 0 {
 				j++
@@ -335,8 +355,12 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 				return scanNeedMore
 			}
 			badValue = checkNumber(buf[v0:j])
+			kind = kindOfValue(buf[v0:j])
 		default:
 			return invalidFrom(buf, i, j, atEOF, e, "field value has unrecognized type")
+		}
+		if e.wantShape {
+			shape.WriteByte(byte(kind)) // not printable: no key holds it
 		}
 		// What follows the value is checked before the value itself, as
 		// the Decoder does: it decides where a bad record ends.
@@ -347,6 +371,7 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 			if badValue != "" {
 				return invalidEnded(e, n, badValue)
 			}
+			e.setShape(&shape, stringField)
 			e.bodyEnd, e.end = n, n
 			return scanEntryOK
 		}
@@ -371,6 +396,7 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 			if badValue != "" {
 				return invalidEnded(e, end, badValue)
 			}
+			e.setShape(&shape, stringField)
 			e.bodyEnd, e.end = bodyEnd, end
 			return scanEntryOK
 		}
@@ -414,9 +440,19 @@ func scanEntry(buf []byte, pos int, atEOF bool, e *entry) scanResult {
 	if t1 > t0 && !(plain && plainIntFits(buf[t0:t1])) && !validInt(buf[t0:t1]) {
 		return invalidEnded(e, end, "invalid timestamp")
 	}
+	e.setShape(&shape, stringField)
 	e.tsStart, e.tsEnd = t0, t1
 	e.bodyEnd, e.end = t1, end
 	return scanEntryOK
+}
+
+var shapeSeed = maphash.MakeSeed()
+
+func (e *entry) setShape(h *maphash.Hash, stringField uint64) {
+	e.shape = 0
+	if e.wantShape {
+		e.shape = h.Sum64()&^1 | stringField
+	}
 }
 
 // Escapable characters, per token kind.

@@ -104,6 +104,9 @@ func (p *pipeline) inject(rows []byte, n int) bool {
 	p.armTimerIfEmpty(b)
 	b.body = append(b.body, rows...)
 	b.lines += n
+	for range n {
+		b.shapes = append(b.shapes, 0) // not known: checked in full
+	}
 	p.stats.SelfLines.Add(int64(n))
 	if b.lines >= p.batchLines {
 		p.sealLocked()

@@ -387,6 +387,7 @@ func (s *sender) learnVersion() {
 	if version != "" && taglessUnsafe(version) {
 		s.legacy = true
 		s.p.taglessRefused.Store(true)
+		s.p.guardTypes.Store(true)
 		s.c.Log.Infof("CnosDB %s at %s: lines without tags, and lines whose field types differ from their table's, are logged and counted as rejected, never sent (CnosDB before 2.4.1 would store them wrongly); give every line a tag (e.g. Telegraf's global_tags) to store it",
 			version, s.c.endpoints[s.urlIndex].name)
 	}
@@ -478,6 +479,7 @@ func (s *sender) dropLines(b *batch, from int, refuse func(body []byte, e *entry
 	}
 	b.body = b.body[:w]
 	b.ends, b.tagged = b.ends[:out], b.tagged[:out]
+	b.shapes = b.shapes[:0] // no longer line for line
 	b.lines = out
 }
 

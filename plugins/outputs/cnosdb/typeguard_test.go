@@ -98,3 +98,56 @@ func eachField(fs []byte, f func(key, value []byte)) {
 		f(key, value)
 	}
 }
+
+// The guard skips a line shaped as the last one that passed; it must
+// refuse exactly the lines it refuses in full: here a conflict after a
+// long run of one shape, a new key, a string field holding a raw newline
+// (its line does not end at the first newline), and a second table.
+func TestTypeGuardShapesRefuseTheSame(t *testing.T) {
+	var sb strings.Builder
+	for i := range 300 {
+		ts := base + int64(i)
+		switch {
+		case i == 150:
+			fmt.Fprintf(&sb, "m,host=h0 pressure=7i %d\n", ts) // conflict
+		case i == 160:
+			fmt.Fprintf(&sb, "m,host=h0 pressure=1.5,extra=2 %d\n", ts) // a new key: learned
+		case i == 170:
+			fmt.Fprintf(&sb, "m,host=h0 pressure=1.5,extra=\"x\" %d\n", ts) // conflicts with what line 160 taught
+		case i >= 200 && i < 210:
+			fmt.Fprintf(&sb, "m,host=h0 note=\"two\nlines\",pressure=2.5 %d\n", ts)
+		case i == 210:
+			fmt.Fprintf(&sb, "m,host=h0 note=3,pressure=2.5 %d\n", ts) // note is a string since line 200
+		case i >= 250 && i < 260:
+			fmt.Fprintf(&sb, "n,host=h0 pressure=true %d\n", ts) // another table
+		default:
+			fmt.Fprintf(&sb, "m,host=h0 pressure=%d.5 %d\n", i%10, ts)
+		}
+	}
+	input := []byte(sb.String())
+	refused := func(withShapes bool) (lines int, log string) {
+		c, logBuf := newPlugin(t, []string{"http://127.0.0.1:1"}, "")
+		stats := &Stats{}
+		s := &sender{c: c, stats: stats}
+		s.guard.tables = map[string]map[string]fieldKind{"m": {"pressure": kindFloat}, "n": {}}
+		b := &batch{}
+		e := entry{wantShape: withShapes}
+		for pos := 0; pos < len(input); pos = e.end {
+			if scanEntry(input, pos, true, &e) != scanEntryOK {
+				t.Fatalf("line at %d: %s", pos, e.reason)
+			}
+			b.body = append(b.body, input[e.start:e.end]...)
+			b.lines++
+			if withShapes {
+				b.shapes = append(b.shapes, e.shape)
+			}
+		}
+		s.checkTypes(b)
+		return int(stats.LinesRejected.Load()), logBuf.String()
+	}
+	full, fullLog := refused(false)
+	shaped, shapedLog := refused(true)
+	if full != 3 || shaped != full || shapedLog != fullLog {
+		t.Errorf("refused %d lines in full, %d with shapes (want 3 both)\nfull:\n%s\nwith shapes:\n%s", full, shaped, fullLog, shapedLog)
+	}
+}

@@ -25,6 +25,10 @@ func kafkaConfig() *sarama.Config {
 	cfg.Producer.Partitioner = sarama.NewRoundRobinPartitioner
 	cfg.Producer.Flush.Frequency = 10 * time.Millisecond
 	cfg.Producer.Flush.Bytes = 512 << 10
+	// A new topic's partitions can be listed with a leader before that
+	// broker acts as one (seen at 64 partitions): retry for a few seconds.
+	cfg.Producer.Retry.Max = 20
+	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
 	cfg.ChannelBufferSize = 4096
 	return cfg
 }

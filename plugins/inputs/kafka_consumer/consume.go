@@ -191,7 +191,7 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 func (k *KafkaConsumer) connect(ctx context.Context) (sarama.Client, error) {
 	retry := k.ConnectionStrategy == "defer" || k.StartupErrorBehavior == "retry"
 	for {
-		client, err := sarama.NewClient(k.Brokers, k.saramaConfig)
+		client, err := sarama.NewClient(k.Brokers, k.clientConfig())
 		if err == nil {
 			return client, nil
 		}
@@ -210,6 +210,21 @@ func (k *KafkaConsumer) connect(ctx context.Context) (sarama.Client, error) {
 			return nil, fmt.Errorf("%s (set startup_error_behavior = \"retry\" to keep trying; Telegraf restarts this process after its restart_delay)", why)
 		}
 	}
+}
+
+// clientConfig is the sarama config of the consuming client. When the
+// fetcher reads the partitions, sarama's partition consumers only make
+// their first fetch before they are paused: it asks for one byte a
+// partition (one record batch at most, or none), not
+// consumer_fetch_default, as that answer is never read and would be held
+// until the session ends (64 MB at 64 partitions).
+func (k *KafkaConsumer) clientConfig() *sarama.Config {
+	if _, fetches := fetchVersion(k.saramaConfig.Version); !fetches {
+		return k.saramaConfig
+	}
+	cfg := *k.saramaConfig
+	cfg.Consumer.Fetch.Default = 1
+	return &cfg
 }
 
 // connectError says why the brokers could not be used, naming the
@@ -363,6 +378,13 @@ type handler struct {
 func (h *handler) Setup(session sarama.ConsumerGroupSession) error {
 	h.k.Log.Infof("joined group %q (generation %d) with partitions %v", h.k.ConsumerGroup, session.GenerationID(), session.Claims())
 	h.t.setSession(session)
+	if h.fetch != nil {
+		n := 0
+		for _, partitions := range session.Claims() {
+			n += len(partitions)
+		}
+		h.fetch.expect(n)
+	}
 	return nil
 }
 
@@ -386,6 +408,12 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 	// sarama's partition consumer stays paused; the fetcher reads the
 	// partition (fetch.go).
 	h.group.Pause(map[string][]int32{claim.Topic(): {claim.Partition()}})
+	// What it fetched before the pause is dropped as it comes, so that
+	// its answer is not held: the fetcher reads those offsets again.
+	go func() {
+		for range claim.Messages() {
+		}
+	}()
 	fd, err := h.fetch.add(claim.Topic(), claim.Partition(), claim.InitialOffset())
 	if err != nil {
 		if session.Context().Err() != nil {
@@ -447,6 +475,9 @@ func (r *claimRun) consumeFetched(fd *feed) error {
 				more, err = r.take(ctx, msg, false)
 				return more
 			})
+			// The last record's bytes would keep the whole answer
+			// they came in from being freed.
+			msg.Key, msg.Value, msg.Headers = nil, nil, nil
 			if !more {
 				return err
 			}
@@ -570,7 +601,9 @@ func newClaimConverter(k *KafkaConsumer) *claimConverter {
 	return &claimConverter{
 		k:    k,
 		conv: k.converter.Clone(),
-		buf:  make([]byte, 0, flushBytes+4096),
+		// It grows to flushBytes and a message where the load needs it;
+		// with many partitions most stay small.
+		buf: make([]byte, 0, 4096),
 	}
 }
 

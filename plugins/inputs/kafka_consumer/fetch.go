@@ -458,11 +458,12 @@ func (b *brokerFetcher) deliver(fd *feed, block *sarama.FetchResponseBlock) {
 	next, records, partial := blockExtent(block, from)
 	switch {
 	case records:
-		fd.size = f.conf.partitionBytes
-		fd.next = next
-		// Only this loop sends, and only when the feed had room.
+		// Only this loop sends, and only for a feed that had room; were
+		// it full, the offsets would be asked for again, not skipped.
 		select {
 		case fd.blocks <- fetched{block: block, from: from}:
+			fd.size = f.conf.partitionBytes
+			fd.next = next
 		default:
 		}
 	case next > from:

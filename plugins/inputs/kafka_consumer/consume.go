@@ -414,13 +414,7 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 		for range claim.Messages() {
 		}
 	}()
-	fd, err := h.fetch.add(claim.Topic(), claim.Partition(), claim.InitialOffset())
-	if err != nil {
-		if session.Context().Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("topic %q partition %d: finding where to start: %w", claim.Topic(), claim.Partition(), err)
-	}
+	fd := h.fetch.add(claim.Topic(), claim.Partition(), claim.InitialOffset())
 	defer h.fetch.remove(fd)
 	return r.consumeFetched(fd)
 }

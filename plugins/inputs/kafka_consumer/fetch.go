@@ -152,20 +152,44 @@ func (f *fetcher) wait() { f.wg.Wait() }
 
 // add starts fetching a partition from offset, or from where `offset`
 // says when it is sarama.OffsetOldest or OffsetNewest.
-func (f *fetcher) add(topic string, partition int32, offset int64) (*feed, error) {
-	if offset < 0 {
-		resolved, err := f.client.GetOffset(topic, partition, offset)
-		if err != nil {
-			return nil, err
-		}
-		offset = resolved
-	}
+// Where that cannot be asked yet (a leader being elected), it is asked
+// again after the back-off, as sarama's consumer does, rather than leave
+// the partition unread until the next rebalance.
+func (f *fetcher) add(topic string, partition int32, offset int64) *feed {
 	fd := &feed{topic: topic, partition: partition, blocks: make(chan fetched, 1), next: offset, size: f.conf.partitionBytes}
 	f.mu.Lock()
 	f.feeds++
 	f.mu.Unlock()
-	f.home(fd)
-	return fd, nil
+	if offset >= 0 {
+		f.home(fd)
+		return fd
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for {
+			resolved, err := f.client.GetOffset(topic, partition, offset)
+			if err == nil {
+				f.mu.Lock()
+				fd.next = resolved
+				f.mu.Unlock()
+				f.home(fd)
+				return
+			}
+			f.log.Warnf("topic %q partition %d: asking where `offset` (%s) starts: %v (retrying in %s)", topic, partition, offsetName(offset), err, f.conf.backoff)
+			if !sleepCtx(f.ctx, f.conf.backoff) || f.isRemoved(fd) {
+				return
+			}
+		}
+	}()
+	return fd
+}
+
+func offsetName(offset int64) string {
+	if offset == sarama.OffsetNewest {
+		return "newest"
+	}
+	return "oldest"
 }
 
 // remove stops fetching fd; a block fetched meanwhile is dropped.
@@ -245,8 +269,12 @@ func (f *fetcher) attach(fd *feed, leader *sarama.Broker) {
 		}()
 	}
 	if b.broker == nil || b.broker.Addr() != leader.Addr() {
-		if b.broker != nil {
-			_ = b.broker.Close() // the leader moved: a fetch on it fails and is made again
+		if old := b.broker; old != nil {
+			// The leader moved. Close waits for a fetch in flight on it
+			// (sarama holds the connection's lock for the round trip), so
+			// not under f.mu; that fetch's answer is dropped (owner
+			// checks) or fails, and is made again.
+			go func() { _ = old.Close() }()
 		}
 		b.broker = f.connect(leader.Addr())
 	}
@@ -329,11 +357,6 @@ func (b *brokerFetcher) run() {
 		}
 		for _, fd := range asked {
 			b.handle(broker, fd, resp.GetBlock(fd.topic, fd.partition))
-		}
-		// A broker over its quota answers at once and expects the
-		// client to wait (KIP-219).
-		if resp.ThrottleTime > 0 && !sleepCtx(f.ctx, resp.ThrottleTime) {
-			return
 		}
 	}
 }
@@ -468,6 +491,12 @@ func (b *brokerFetcher) deliver(fd *feed, block *sarama.FetchResponseBlock) {
 		}
 	case next > from:
 		fd.next = next // control records, or a compacted stretch
+	case !partial && len(block.RecordsSet) == 0 && from < block.HighWaterMarkOffset:
+		// Below the high watermark yet nothing: a batch the log cleaner
+		// emptied, which sarama's decoder leaves out without saying where
+		// it ends. The broker answers from the batch holding the offset
+		// asked for, so stepping one offset skips no record.
+		fd.next++
 	case partial:
 		// The next batch is larger than the bytes asked for.
 		if f.conf.partitionMax > 0 && fd.size >= f.conf.partitionMax {

@@ -171,3 +171,40 @@ func BenchmarkFetchedBlock(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// deliver moves a partition's next offset only past what it hands over
+// or what holds no record; below the high watermark an answer with no
+// batch at all (a batch the log cleaner emptied, which sarama's decoder
+// leaves out) steps one offset rather than ask for it for ever.
+func TestDeliverMovesTheOffset(t *testing.T) {
+	partial := &sarama.Records{RecordBatch: &sarama.RecordBatch{FirstOffset: 5, PartialTrailingRecord: true}}
+	tests := []struct {
+		name     string
+		block    *sarama.FetchResponseBlock
+		full     bool // the feed's slot already holds a block
+		wantNext int64
+		wantSent bool
+		wantSize int32
+	}{
+		{name: "records", block: &sarama.FetchResponseBlock{HighWaterMarkOffset: 8, RecordsSet: []*sarama.Records{recordBatch(5, "a", "b", "c")}}, wantNext: 8, wantSent: true, wantSize: 1000},
+		{name: "records, slot full: asked again", block: &sarama.FetchResponseBlock{HighWaterMarkOffset: 8, RecordsSet: []*sarama.Records{recordBatch(5, "a")}}, full: true, wantNext: 5, wantSize: 1000},
+		{name: "caught up", block: &sarama.FetchResponseBlock{HighWaterMarkOffset: 5}, wantNext: 5, wantSize: 1000},
+		{name: "an emptied batch below the high watermark", block: &sarama.FetchResponseBlock{HighWaterMarkOffset: 9}, wantNext: 6, wantSize: 1000},
+		{name: "a batch larger than asked", block: &sarama.FetchResponseBlock{HighWaterMarkOffset: 9, RecordsSet: []*sarama.Records{partial}}, wantNext: 5, wantSize: 2000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFetcher(t.Context(), New().Log, nil, fetchConfig{partitionBytes: 1000})
+			b := &brokerFetcher{f: f, wake: make(chan struct{}, 1)}
+			fd := &feed{blocks: make(chan fetched, 1), next: 5, size: 1000, owner: b}
+			if tt.full {
+				fd.blocks <- fetched{}
+			}
+			b.deliver(fd, tt.block)
+			sent := !tt.full && len(fd.blocks) == 1
+			if fd.next != tt.wantNext || sent != tt.wantSent || fd.size != tt.wantSize {
+				t.Errorf("next %d, sent %v, size %d; want %d, %v, %d", fd.next, sent, fd.size, tt.wantNext, tt.wantSent, tt.wantSize)
+			}
+		})
+	}
+}

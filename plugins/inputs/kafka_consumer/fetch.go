@@ -126,7 +126,14 @@ type feed struct {
 	size    int32 // bytes the next fetch asks for
 	owner   *brokerFetcher
 	removed bool
+	// emptyAnswers counts the answers in a row with nothing at emptyAt,
+	// below the high watermark.
+	emptyAt      int64
+	emptyAnswers int
 }
+
+// stallAnswers empty answers in a row below the high watermark are said.
+const stallAnswers = 100
 
 // fetched is a block of record batches, from the offset the claim has
 // not seen yet: batches may start before it.
@@ -492,11 +499,19 @@ func (b *brokerFetcher) deliver(fd *feed, block *sarama.FetchResponseBlock) {
 	case next > from:
 		fd.next = next // control records, or a compacted stretch
 	case !partial && len(block.RecordsSet) == 0 && from < block.HighWaterMarkOffset:
-		// Below the high watermark yet nothing: a batch the log cleaner
-		// emptied, which sarama's decoder leaves out without saying where
-		// it ends. The broker answers from the batch holding the offset
-		// asked for, so stepping one offset skips no record.
-		fd.next++
+		// Below the high watermark yet nothing. That happens now and then
+		// with records there (stepping past it lost one in the e2e
+		// backlog test), and for good at a batch the log cleaner emptied,
+		// which sarama's decoder leaves out without saying where it ends.
+		// The offset is asked for again; if it keeps coming back empty,
+		// the stall is said once.
+		if fd.emptyAt != from {
+			fd.emptyAt, fd.emptyAnswers = from, 0
+		}
+		if fd.emptyAnswers++; fd.emptyAnswers == stallAnswers {
+			f.log.Warnf("topic %q partition %d: the broker answered offset %d with nothing %d times in a row though the high watermark is %d: the partition does not advance (a batch emptied by compaction? sarama does not tell where such a batch ends)",
+				fd.topic, fd.partition, from, stallAnswers, block.HighWaterMarkOffset)
+		}
 	case partial:
 		// The next batch is larger than the bytes asked for.
 		if f.conf.partitionMax > 0 && fd.size >= f.conf.partitionMax {

@@ -114,7 +114,7 @@ func TestRealConfigurationErrors(t *testing.T) {
 		{"missing database", "password = \"right-pw\"\ndatabase = \"nodb\"", `database "nodb" does not exist`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, log := newPlugin(t, []string{s.URL()}, tc.options+"\nshutdown_timeout = \"300ms\"")
+			c, log := newPlugin(t, []string{s.URL()}, tc.options+"\nshutdown_timeout = \"2s\"") // room for a loaded 2.4.3 to answer once
 			stats := runAll(t, c, seedLines("m", 10, 0))
 			if stats.LinesUndelivered.Load() != 10 || stats.LinesRejected.Load() != 0 || !strings.Contains(log.String(), tc.want) {
 				t.Fatalf("undelivered %d rejected %d, want 10 and 0 and %q in the log:\n%s",

@@ -515,7 +515,7 @@ func (b *brokerFetcher) deliver(fd *feed, block *sarama.FetchResponseBlock) {
 	case partial:
 		// The next batch is larger than the bytes asked for.
 		if f.conf.partitionMax > 0 && fd.size >= f.conf.partitionMax {
-			f.log.Errorf("topic %q partition %d offset %d: the record batch there is larger than consumer_fetch_max allows; skipping it", fd.topic, fd.partition, fd.next)
+			f.log.Errorf("topic %q partition %d offset %d: the record batch there is larger than sarama's Consumer.Fetch.Max allows; skipping it", fd.topic, fd.partition, fd.next)
 			fd.next++
 			return
 		}

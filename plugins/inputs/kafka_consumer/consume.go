@@ -399,7 +399,7 @@ func (h *handler) Cleanup(sarama.ConsumerGroupSession) error {
 // chunk's marker and commits its offsets once acknowledged (untracked: at
 // once). When the window is full it waits, and fetching stops.
 func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	r := &claimRun{h: h, session: session, c: newClaimConverter(h.k)}
+	r := &claimRun{h: h, session: session, c: newClaimConverter(h.k), topic: claim.Topic(), partition: claim.Partition()}
 	r.ps = h.t.parts.claim(claim.Topic(), claim.Partition(), claim.InitialOffset())
 	defer r.ps.owned.Store(false)
 	if h.fetch == nil {
@@ -421,13 +421,13 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 
 // claimRun is one claim's chunk: what it converted since its last write.
 type claimRun struct {
-	h       *handler
-	session sarama.ConsumerGroupSession
-	c       *claimConverter
-	ps      *partitionStats
-	// last is the chunk's last message's place, valid while c.messages > 0.
-	topic      string
-	partition  int32
+	h         *handler
+	session   sarama.ConsumerGroupSession
+	c         *claimConverter
+	ps        *partitionStats
+	topic     string
+	partition int32
+	// lastOffset is the chunk's last message's, valid while c.messages > 0.
 	lastOffset int64
 }
 
@@ -504,7 +504,7 @@ func (r *claimRun) take(ctx context.Context, msg *sarama.ConsumerMessage, idle b
 			c.dead = append(c.dead, h.dead.letter(msg, err))
 		}
 	}
-	r.topic, r.partition, r.lastOffset = msg.Topic, msg.Partition, msg.Offset
+	r.lastOffset = msg.Offset
 	if idle || len(c.buf) >= flushBytes || h.t.chunkDone(c.messages, c.lines) {
 		if err := r.flush(); err != nil {
 			return false, err

@@ -71,14 +71,28 @@ func (c *Converter) convert(dst, buf []byte, meta *Meta) ([]byte, int, error) {
 	}
 	switch buf[i] {
 	case '{':
+		if c.shape.ok && i == 0 {
+			if out, ok := c.appendShaped(dst, buf, meta); ok {
+				c.shapeHits++
+				return out, 1, nil
+			}
+		}
 		end, err := c.parseObject(buf, i, 0)
 		if err != nil {
+			c.shape.ok = false
 			return dst, 0, err
 		}
 		if end = skipWS(buf, end); end < len(buf) {
+			c.shape.ok = false
 			return dst, 0, errUnexpected(buf, end, "after top-level value")
 		}
-		return c.emit(dst, buf, meta)
+		out, lines, err := c.emit(dst, buf, meta)
+		if err == nil && lines == 1 {
+			c.learnShape(buf, out[len(dst):], meta)
+		} else {
+			c.shape.ok = false
+		}
+		return out, lines, err
 	case '[':
 		return c.convertArray(dst, buf, i, meta)
 	}
@@ -340,7 +354,7 @@ func (c *Converter) writeLine(dst, doc, name []byte, ts time.Time) ([]byte, int,
 	start := len(dst)
 	c.badFields = c.badFields[:0]
 	dst, lines, badMetric := c.writeOurs(dst, doc, name, ts)
-	if !badMetric && len(c.badFields) == 0 {
+	if c.oursWritten = !badMetric && len(c.badFields) == 0; c.oursWritten {
 		return dst, lines, nil
 	}
 	// Fields in key order: one of the orders stock Telegraf writes.
@@ -383,6 +397,7 @@ func (c *Converter) writeOurs(dst, doc, name []byte, ts time.Time) ([]byte, int,
 	if !ok {
 		return dst[:start], 0, true
 	}
+	c.headEnd = len(dst) - start
 
 	if c.fieldKeysNeedDedupe() {
 		c.dedupeFieldKeys()
@@ -414,7 +429,7 @@ func (c *Converter) writeOurs(dst, doc, name []byte, ts time.Time) ([]byte, int,
 		return dst[:start], 0, false
 	}
 	dst = append(dst, ' ')
-	dst = strconv.AppendInt(dst, ts.UnixNano(), 10)
+	dst = c.nanos.append(dst, ts.UnixNano())
 	dst = append(dst, '\n')
 	return dst, 1, false
 }

@@ -91,21 +91,26 @@ type Converter struct {
 	leafTable   idxTable
 
 	// output scratch
-	tags      []tagRec
-	fields    []int32
-	tbuf      []byte // decoded tag keys/values and names
-	sbuf      []byte // decoded strings
-	pbuf      []byte // what Telegraf's parser reads back for the last slow token
-	curBuf    []byte
-	curKey    []byte
-	prevKey   []byte
-	spans     []span
-	stock     []byte
-	badFields []int32
-	lastPlain bool
-	ratNum    big.Rat
-	bigInt    big.Int
-	bigFac    big.Int
+	tags        []tagRec
+	fields      []int32
+	tbuf        []byte // decoded tag keys/values and names
+	sbuf        []byte // decoded strings
+	pbuf        []byte // what Telegraf's parser reads back for the last slow token
+	curBuf      []byte
+	curKey      []byte
+	prevKey     []byte
+	spans       []span
+	stock       []byte
+	badFields   []int32
+	lastPlain   bool
+	headEnd     int  // length of the measurement and tags of the line writeOurs wrote
+	oursWritten bool // writeLine kept writeOurs' line: no field or tag needed the serializer's bytes
+	shape       docShape
+	shapeHits   int // documents the shape converted, for tests
+	nanos       nanoDigits
+	ratNum      big.Rat
+	bigInt      big.Int
+	bigFac      big.Int
 
 	onDrop  func(metric int, fieldKey []byte) // test hooks; nil in production
 	onStock func(metric int)

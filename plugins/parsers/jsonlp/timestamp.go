@@ -200,3 +200,28 @@ func (c *Converter) numberValue(doc []byte, l *leaf) float64 {
 	}
 	return l.num
 }
+
+// nanoDigits writes line timestamps. A stream's timestamps share their
+// seconds, so the seconds' digits are kept from the call before and only
+// the nine digits of the nanoseconds are written each time.
+type nanoDigits struct {
+	sec    int64
+	digits []byte // sec in decimal; empty until the first call
+}
+
+func (d *nanoDigits) append(dst []byte, ns int64) []byte {
+	if ns < 1e9 {
+		return strconv.AppendInt(dst, ns, 10)
+	}
+	sec, frac := ns/1e9, ns%1e9
+	if sec != d.sec || len(d.digits) == 0 {
+		d.sec, d.digits = sec, strconv.AppendInt(d.digits[:0], sec, 10)
+	}
+	dst = append(dst, d.digits...)
+	var b [9]byte
+	for i := 8; i >= 0; i-- {
+		b[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	return append(dst, b[:]...)
+}

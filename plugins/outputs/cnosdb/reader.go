@@ -54,9 +54,10 @@ func (b *batch) reset(seq uint64) {
 // pipeline holds the reader's side: the batch being filled, the pool of
 // free batches and the queue of sealed ones.
 type pipeline struct {
-	c     *CnosDB
-	stats *Stats
-	acks  *delivery.Acker
+	c      *CnosDB
+	stats  *Stats
+	acks   *delivery.Acker
+	layout lineLayout // of the last data line scanned in full (reader side only)
 
 	pool       chan *batch // free batches
 	ready      chan *batch // sealed batches, in sequence order
@@ -217,7 +218,11 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 	}
 	e := entry{wantShape: p.guardTypes.Load()}
 	for {
-		r := scanEntry(buf, pos, atEOF, &e)
+		r := scanEntryOK
+		laidOut := p.layout.match(buf, pos, &e)
+		if !laidOut {
+			r = scanEntry(buf, pos, atEOF, &e)
+		}
 		switch r {
 		case scanNeedMore:
 			endOfInput()
@@ -253,6 +258,9 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 			}
 		}
 		read++
+		if !laidOut {
+			p.layout.learn(buf, &e)
+		}
 		if !e.tagged && p.taglessRefused.Load() {
 			p.flushRun(buf)
 			p.c.logRejected(buf[e.start:e.bodyEnd], reasonTagless)

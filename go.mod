@@ -10,6 +10,7 @@ require (
 	github.com/influxdata/telegraf v1.37.2
 	github.com/klauspost/compress v1.20.1
 	github.com/tidwall/gjson v1.18.0
+	golang.org/x/sys v0.48.0
 )
 
 require (
@@ -74,7 +75,6 @@ require (
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/exp v0.0.0-20251209150349-8475f28825e9 // indirect
 	golang.org/x/net v0.59.0 // indirect
-	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20251202230838-ff82c1b0f217 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260120174246-409b4a993575 // indirect

@@ -45,6 +45,9 @@ func run() int {
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := execd.StopContext(context.Background())
 	defer stop()
+	if n := execd.GrowPipe(os.Stdin); n > 0 {
+		plugin.Log.Debugf("stdin is a pipe of %d bytes", n)
+	}
 	if err := plugin.Run(ctx, os.Stdin, nil); err != nil {
 		plugin.Log.Errorf("%v", err)
 		return 1

@@ -53,6 +53,9 @@ func run() int {
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if n := execd.GrowPipe(os.Stdout); n > 0 {
+		plugin.Log.Debugf("stdout is a pipe of %d bytes", n)
+	}
 	// Telegraf stops an execd input by closing its stdin first.
 	execd.CancelOnEOF(os.Stdin, cancel)
 

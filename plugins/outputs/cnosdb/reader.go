@@ -31,13 +31,41 @@ type batch struct {
 	// Filled only when the batch has to be split (index).
 	ends   []int  // ends[i]: offset just past line i
 	tagged []bool // tagged[i]: line i has tags
-	// shapes[i] is line i's entry.shape (0: not known), while the type
-	// guard is on; only a slice as long as the batch is used.
-	shapes []uint64
+	// shapes holds the lines' entry.shape as runs of one shape (0: not
+	// known), while the type guard is on; used only when the runs cover
+	// the whole batch (shapesCover).
+	shapes []shapeRun
 
 	// markers were read after this batch's lines (and the previous
 	// batches'): they are acknowledged once it is settled.
 	markers []delivery.Marker
+}
+
+// shapeRun is a run of consecutive lines of one shape, and where the last
+// of them ends in the body.
+type shapeRun struct {
+	shape uint64
+	lines int
+	end   int
+}
+
+// addShape records the shape of the line that ends the body at end.
+func (b *batch) addShape(shape uint64, end int) {
+	if n := len(b.shapes); n > 0 && b.shapes[n-1].shape == shape {
+		b.shapes[n-1].lines++
+		b.shapes[n-1].end = end
+		return
+	}
+	b.shapes = append(b.shapes, shapeRun{shape: shape, lines: 1, end: end})
+}
+
+// shapesCover tells whether the runs of shapes account for every line.
+func (b *batch) shapesCover() bool {
+	lines := 0
+	for _, r := range b.shapes {
+		lines += r.lines
+	}
+	return len(b.shapes) > 0 && lines == b.lines && b.shapes[len(b.shapes)-1].end == len(b.body)
 }
 
 func (b *batch) reset(seq uint64) {
@@ -290,9 +318,6 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 		if !e.tagged {
 			b.tagless++
 		}
-		if e.wantShape {
-			b.shapes = append(b.shapes, e.shape)
-		}
 		passThrough := e.end == e.bodyEnd+1 && buf[e.bodyEnd] == '\n' &&
 			p.c.tsDivisor == 1 && e.tsStart != e.tsEnd
 		if passThrough {
@@ -305,6 +330,9 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 		} else {
 			p.flushRun(buf)
 			b.body = appendCanonical(b.body, buf, &e, p.c.tsDivisor, now)
+		}
+		if e.wantShape {
+			b.addShape(e.shape, len(b.body)+p.runEnd-p.runStart)
 		}
 		pos = e.end
 		if b.lines >= p.batchLines {

@@ -105,7 +105,7 @@ func (p *pipeline) inject(rows []byte, n int) bool {
 	b.body = append(b.body, rows...)
 	b.lines += n
 	for range n {
-		b.shapes = append(b.shapes, 0) // not known: checked in full
+		b.addShape(0, len(b.body)) // not known: each checked in full
 	}
 	p.stats.SelfLines.Add(int64(n))
 	if b.lines >= p.batchLines {

@@ -96,19 +96,25 @@ func (s *sender) checkTypes(b *batch) {
 	)
 	// A line shaped as the last one that passed passes too: same table,
 	// same keys, same kinds (a table's kinds, once known, never change).
-	// Without a string field its end is the first newline.
-	shapes := b.shapes
-	if len(shapes) != b.lines {
-		shapes = nil
+	// The reader keeps the shapes as runs of lines with their end, so
+	// the rest of a run after a line that passed is stepped over at once.
+	runs := b.shapes
+	if !b.shapesCover() {
+		runs = nil
 	}
+	run, inRun := 0, 0 // the run of the line at pos, and its lines before it
 	passed := uint64(0)
 	body := b.body
-	for pos, line := 0, 0; pos < len(body); line++ {
-		if shapes != nil && shapes[line] != 0 && shapes[line] == passed {
-			pos += bytes.IndexByte(body[pos:], '\n') + 1
+	for pos, line := 0, 0; pos < len(body); {
+		if runs != nil && runs[run].shape != 0 && runs[run].shape == passed {
+			rest := runs[run].lines - inRun
 			if reasons != nil {
-				reasons = append(reasons, "")
+				for range rest {
+					reasons = append(reasons, "")
+				}
 			}
+			pos, line = runs[run].end, line+rest
+			run, inRun = run+1, 0
 			continue
 		}
 		nameEnd, i := lineHead(body, pos)
@@ -145,8 +151,13 @@ func (s *sender) checkTypes(b *batch) {
 		// The timestamp and "\n" follow the fields.
 		pos = i + bytes.IndexByte(body[i:], '\n') + 1
 		passed = 0
-		if shapes != nil && reason == "" && shapes[line]&1 == 0 {
-			passed = shapes[line]
+		if runs != nil {
+			if reason == "" {
+				passed = runs[run].shape
+			}
+			if inRun++; inRun == runs[run].lines {
+				run, inRun = run+1, 0
+			}
 		}
 		if reason != "" && reasons == nil {
 			reasons = make([]string, line, b.lines)
@@ -154,6 +165,7 @@ func (s *sender) checkTypes(b *batch) {
 		if reasons != nil {
 			reasons = append(reasons, reason)
 		}
+		line++
 	}
 	if reasons != nil {
 		b.index()

@@ -139,7 +139,7 @@ func TestTypeGuardShapesRefuseTheSame(t *testing.T) {
 			b.body = append(b.body, input[e.start:e.end]...)
 			b.lines++
 			if withShapes {
-				b.shapes = append(b.shapes, e.shape)
+				b.addShape(e.shape, len(b.body))
 			}
 		}
 		s.checkTypes(b)

@@ -7,43 +7,50 @@ import (
 )
 
 // A topic's messages usually repeat one layout: the same keys in the same
-// order, only the values change. docShape remembers the last flat document
-// the full path converted and what became of each of its members, so that the
-// next document laid out the same way is converted by comparing its keys
-// byte for byte and copying its values: no flattening, no duplicate-key
-// bookkeeping, no escaping of keys, no tag sorting. The full path stays the
-// reference: a shape only replays decisions it made, and anything the shape
-// does not cover exactly (another key, a value of another kind, an escape in
-// a string field, a number that does not parse) goes to the full path, which
-// then learns the new layout.
+// order and nesting, only the values change. docShape remembers the last
+// document the full path converted as the bytes between its scalar values
+// and what became of each value, so that the next document laid out the
+// same way is converted by comparing those bytes and copying its values:
+// no flattening, no duplicate-key bookkeeping, no escaping of keys, no tag
+// sorting. The full path stays the reference: a shape only replays
+// decisions it made, and anything the shape does not cover exactly (other
+// bytes between values, a value of another kind, an escape in a string
+// field, a number that does not parse) goes to the full path, which then
+// learns the new layout.
+//
+// Equal bytes between values mean equal keys, nesting and array indexes,
+// so equal flattened keys; a value of the same kind in each place then
+// gets the same fate (field, left out) as in the document learnt.
 type docShape struct {
 	ok      bool
-	members []shapeMember
-	keys    []byte // each member's key as written, quotes included
+	slots   []shapeSlot
+	between []byte // the bytes before each value, then those after the last
 	out     []byte // the line's measurement and tags, then each field's separator, key and '='
 	headEnd int    // end of the measurement and tags in out
 	name    string // Meta.Name and Meta.Tags the head was written with
 	tags    []Tag
 }
 
-type shapeMember struct {
-	keyEnd int // end of this member's key in docShape.keys
-	outEnd int // end of this member's field prefix in docShape.out (fields only)
-	act    memberAction
+// shapeSlot is one scalar value of the document learnt.
+type shapeSlot struct {
+	betweenEnd int // end of the bytes before this value in docShape.between
+	outEnd     int // end of this value's field prefix in docShape.out (fields only)
+	act        slotAction
 }
 
-// memberAction is what the full path made of a member's value.
-type memberAction uint8
+// slotAction is what the full path made of a value.
+type slotAction uint8
 
 const (
-	actNumber memberAction = iota // a number: a float field
-	actString                     // a string field (json_string_fields)
-	actBool                       // a boolean field (json_string_fields)
-	actSkip                       // a string, boolean or null left out
+	actNumber slotAction = iota // a number: a float field
+	actString                   // a string field (json_string_fields)
+	actBool                     // a boolean field (json_string_fields)
+	actSkip                     // a string or boolean left out (a null too)
+	actNull                     // a null: nothing, and only a null keeps it so
 )
 
-// appendShaped converts doc (trimmed, starting with '{') if it has the
-// learnt shape; ok false means it does not, and dst is unchanged.
+// appendShaped converts doc (trimmed) if it has the learnt shape; ok false
+// means it does not, and dst is unchanged.
 func (c *Converter) appendShaped(dst, doc []byte, meta *Meta) (out []byte, ok bool) {
 	sh := &c.shape
 	if meta.Name != sh.name || !sameTags(meta.Tags, sh.tags) {
@@ -52,30 +59,24 @@ func (c *Converter) appendShaped(dst, doc []byte, meta *Meta) (out []byte, ok bo
 	start := len(dst)
 	dst = append(dst, sh.out[:sh.headEnd]...)
 	n := len(doc)
-	i := 1 // past '{'
-	keyOff, outOff := 0, sh.headEnd
-	for j := range sh.members {
-		m := &sh.members[j]
-		i = skipWS(doc, i)
-		key := sh.keys[keyOff:m.keyEnd]
-		keyOff = m.keyEnd
-		if !bytes.HasPrefix(doc[i:], key) {
+	i, from, outFrom := 0, 0, sh.headEnd
+	for k := range sh.slots {
+		s := &sh.slots[k]
+		before := sh.between[from:s.betweenEnd]
+		from = s.betweenEnd
+		if !bytes.HasPrefix(doc[i:], before) {
 			return dst[:start], false
 		}
-		i = skipWS(doc, i+len(key))
-		if i >= n || doc[i] != ':' {
-			return dst[:start], false
-		}
-		if i = skipWS(doc, i+1); i >= n {
+		if i += len(before); i >= n {
 			return dst[:start], false
 		}
 		var fieldHead []byte
-		if m.act != actSkip {
-			fieldHead = sh.out[outOff:m.outEnd]
-			outOff = m.outEnd
+		if s.act <= actBool {
+			fieldHead = sh.out[outFrom:s.outEnd]
+			outFrom = s.outEnd
 		}
 		b := doc[i]
-		switch m.act {
+		switch s.act {
 		case actNumber:
 			if b != '-' && !isDigit(b) {
 				return dst[:start], false
@@ -104,30 +105,27 @@ func (c *Converter) appendShaped(dst, doc []byte, meta *Meta) (out []byte, ok bo
 				return dst[:start], false
 			}
 			// Unescaped JSON string content holds no '"' or '\': the
-			// serializer would write it as it is.
+			// serializer writes it as it is.
 			dst = append(dst, fieldHead...)
 			dst = append(dst, doc[i:end]...)
 			i = end
 		case actBool:
-			lit := "false"
-			if b == 't' {
-				lit = "true"
-			}
-			if !bytes.HasPrefix(doc[i:], []byte(lit)) {
+			lit := literalAt(b)
+			if b == 'n' || !bytes.HasPrefix(doc[i:], []byte(lit)) {
 				return dst[:start], false
 			}
 			dst = append(dst, fieldHead...)
 			dst = append(dst, lit...)
 			i += len(lit)
-		case actSkip:
-			switch b {
-			case '"':
+		case actSkip, actNull:
+			switch {
+			case b == '"' && s.act == actSkip:
 				end, _, _, err := scanString(doc, i+1)
 				if err != nil {
 					return dst[:start], false
 				}
 				i = end
-			case 't', 'f', 'n':
+			case b == 'n' || (s.act == actSkip && (b == 't' || b == 'f')):
 				lit := literalAt(b)
 				if !bytes.HasPrefix(doc[i:], []byte(lit)) {
 					return dst[:start], false
@@ -137,17 +135,8 @@ func (c *Converter) appendShaped(dst, doc []byte, meta *Meta) (out []byte, ok bo
 				return dst[:start], false
 			}
 		}
-		i = skipWS(doc, i)
-		want := byte(',')
-		if j == len(sh.members)-1 {
-			want = '}'
-		}
-		if i >= n || doc[i] != want {
-			return dst[:start], false
-		}
-		i++
 	}
-	if skipWS(doc, i) != n {
+	if !bytes.Equal(doc[i:], sh.between[from:]) {
 		return dst[:start], false
 	}
 	ts := meta.Now
@@ -181,65 +170,100 @@ func sameTags(a, b []Tag) bool {
 	return true
 }
 
-// learnShape records the layout of doc, which the full path has just turned
-// into line, when the shape can replay it: a flat object whose keys are
-// plain, unique and non-empty, whose members are fields or left out (none a
-// tag, a name or a time), written with our escaping.
+// learnShape records the layout of doc (trimmed, one object), which the
+// full path has just turned into line, when the shape can replay it: no
+// tag, name or time from the document, no key repeated or colliding once
+// flattened, no key escaped into a control character, the line written
+// with our escaping.
 func (c *Converter) learnShape(doc, line []byte, meta *Meta) {
 	sh := &c.shape
 	sh.ok = false
 	cfg := &c.s.cfg
-	if cfg.Query != "" || cfg.NameKey != "" || cfg.TimeKey != "" || !c.oursWritten || c.nextObjID != 1 {
+	if cfg.Query != "" || cfg.NameKey != "" || cfg.TimeKey != "" || !c.oursWritten || c.ctlKey {
 		return
 	}
-	sh.members = sh.members[:0]
-	sh.keys = sh.keys[:0]
+	for k := range c.members {
+		if c.members[k].dead {
+			return
+		}
+	}
+	sh.slots = sh.slots[:0]
+	sh.between = sh.between[:0]
 	sh.out = append(sh.out[:0], line[:c.headEnd]...)
 	sh.headEnd = c.headEnd
-	next := 0 // into c.fields, which lists field leaves in document order
+	leaf, field := 0, 0 // next leaf, next of c.fields (field leaves in document order)
 	sep := byte(' ')
-	for k := range c.members {
-		m := &c.members[k]
-		key := doc[m.rawOff:m.rawEnd]
-		if !m.plain || m.dead || len(key) == 0 || m.leafEnd-m.leafStart > 1 {
-			return
-		}
-		if c.s.tagFilter != nil && c.s.tagFilter.Match(bytesToString(key)) {
-			return
-		}
-		sh.keys = append(sh.keys, doc[m.rawOff-1:m.rawEnd+1]...)
-		sm := shapeMember{keyEnd: len(sh.keys), act: actSkip}
-		isField := next < len(c.fields) && m.leafEnd > m.leafStart && c.fields[next] == m.leafStart
+	from := 0 // start of the bytes before the next value
+	for i := 0; i < len(doc); {
+		b := doc[i]
+		start, end := i, 0
 		switch {
-		case isField:
-			next++
-			l := &c.leaves[m.leafStart]
-			switch l.kind {
-			case kindNumber:
-				sm.act = actNumber
-			case kindString:
-				sm.act = actString
-			default:
-				sm.act = actBool
-			}
-			sh.out = append(sh.out, sep)
-			var st tokStatus
-			if sh.out, st = c.appendToken(sh.out, key, clsField); st != tokOK {
+		case b == '"':
+			e, _, _, err := scanString(doc, i+1)
+			if err != nil {
 				return
 			}
-			sh.out = append(sh.out, '=')
-			sm.outEnd = len(sh.out)
-			sep = ','
-		case m.leafEnd > m.leafStart && c.leaves[m.leafStart].kind == kindNumber:
-			return // a number that is not a field: not a case the shape knows
-		case c.s.stringFilter != nil && c.s.stringFilter.Match(bytesToString(key)):
-			return // a null whose key would make a string or boolean a field
+			if j := skipWS(doc, e); j < len(doc) && doc[j] == ':' {
+				i = j + 1 // a key: part of the bytes between values
+				continue
+			}
+			end = e
+		case b == '-' || isDigit(b):
+			e, _, err := scanNumber(doc, i)
+			if err != nil {
+				return
+			}
+			end = e
+		case b == 't' || b == 'f' || b == 'n':
+			end = i + len(literalAt(b))
+		default:
+			i++
+			continue
 		}
-		sh.members = append(sh.members, sm)
+		sh.between = append(sh.between, doc[from:start]...)
+		slot := shapeSlot{betweenEnd: len(sh.between), act: actNull}
+		from, i = end, end
+		if b != 'n' {
+			if leaf >= len(c.leaves) {
+				return
+			}
+			l := &c.leaves[leaf]
+			leaf++
+			key := c.leafKey(l)
+			if l.dead || (c.s.tagFilter != nil && c.s.tagFilter.Match(bytesToString(key))) {
+				return
+			}
+			if field < len(c.fields) && int(c.fields[field]) == leaf-1 {
+				field++
+				switch l.kind {
+				case kindNumber:
+					slot.act = actNumber
+				case kindString:
+					slot.act = actString
+				default:
+					slot.act = actBool
+				}
+				sh.out = append(sh.out, sep)
+				var st tokStatus
+				if sh.out, st = c.appendToken(sh.out, key, clsField); st != tokOK {
+					return
+				}
+				sh.out = append(sh.out, '=')
+				slot.outEnd = len(sh.out)
+				sep = ','
+			} else {
+				if l.kind == kindNumber {
+					return // a number that is no field: not a case the shape knows
+				}
+				slot.act = actSkip
+			}
+		}
+		sh.slots = append(sh.slots, slot)
 	}
-	if next != len(c.fields) || len(sh.members) == 0 {
+	if leaf != len(c.leaves) || field != len(c.fields) || field == 0 {
 		return
 	}
+	sh.between = append(sh.between, doc[from:]...)
 	sh.name = meta.Name
 	sh.tags = append(sh.tags[:0], meta.Tags...)
 	sh.ok = true

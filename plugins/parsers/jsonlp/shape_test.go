@@ -60,16 +60,35 @@ func TestShapeMatchesFullPath(t *testing.T) {
 		"the time key":           `{"pressure":5.1,"temperature":23.4,"visibility":80.2,"site":"s1","ok":true,"time":1700000000}`,
 		"control char in string": "{\"pressure\":5.1,\"temperature\":23.4,\"visibility\":80.2,\"site\":\"a\x01\",\"ok\":true,\"gone\":null}",
 	}
+	const nested = `{"dev":{"id":"d1","site":{"lat":31.2,"on":true}},"s":[{"v":1.5,"n":null},{"v":2,"h":[1,2,"x"]}],"a_b":{"c":3},"e":{},"z":[]}`
+	nestedNext := map[string]string{
+		"same":                nested,
+		"other values":        `{"dev":{"id":"d2","site":{"lat":-0.25,"on":false}},"s":[{"v":1e2,"n":null},{"v":7,"h":[3,4,"y"]}],"a_b":{"c":4},"e":{},"z":[]}`,
+		"null takes a value":  `{"dev":{"id":"d1","site":{"lat":31.2,"on":true}},"s":[{"v":1.5,"n":"x"},{"v":2,"h":[1,2,"x"]}],"a_b":{"c":3},"e":{},"z":[]}`,
+		"value becomes null":  `{"dev":{"id":null,"site":{"lat":31.2,"on":true}},"s":[{"v":1.5,"n":null},{"v":2,"h":[1,2,"x"]}],"a_b":{"c":3},"e":{},"z":[]}`,
+		"array grows":         `{"dev":{"id":"d1","site":{"lat":31.2,"on":true}},"s":[{"v":1.5,"n":null},{"v":2,"h":[1,2,"x",4]}],"a_b":{"c":3},"e":{},"z":[]}`,
+		"collision":           `{"dev":{"id":"d1","site":{"lat":31.2,"on":true}},"s":[{"v":1.5,"n":null},{"v":2,"h":[1,2,"x"]}],"a_b":{"c":3},"a":{"b_c":9},"z":[]}`,
+		"empty object fills":  `{"dev":{"id":"d1","site":{"lat":31.2,"on":true}},"s":[{"v":1.5,"n":null},{"v":2,"h":[1,2,"x"]}],"a_b":{"c":3},"e":{"f":1},"z":[]}`,
+		"number in a string":  `{"dev":{"id":5,"site":{"lat":31.2,"on":true}},"s":[{"v":1.5,"n":null},{"v":2,"h":[1,2,"x"]}],"a_b":{"c":3},"e":{},"z":[]}`,
+		"object for a number": `{"dev":{"id":"d1","site":{"lat":{"x":1},"on":true}},"s":[{"v":1.5,"n":null},{"v":2,"h":[1,2,"x"]}],"a_b":{"c":3},"e":{},"z":[]}`,
+		"repeated key":        `{"dev":{"id":"d1","site":{"lat":31.2,"lat":true}},"s":[{"v":1.5,"n":null},{"v":2,"h":[1,2,"x"]}],"a_b":{"c":3},"e":{},"z":[]}`,
+		"time key nested":     `{"dev":{"id":"d1","site":{"lat":31.2,"on":true}},"s":[{"v":1.5,"n":null},{"v":2,"h":[1,2,"x"]}],"a_b":{"c":3},"e":{},"time":1700000000}`,
+	}
 	for _, v := range variants {
-		for name, doc := range next {
-			t.Run(v.name+"/"+name, func(t *testing.T) {
-				meta := v.meta
-				meta.Now = testNow
-				warm := mustNew(t, v.cfg)
-				convertPair(t, warm, v.cfg, meta, []byte(first))
-				convertPair(t, warm, v.cfg, meta, []byte(doc))
-				convertPair(t, warm, v.cfg, meta, []byte(first)) // and back
-			})
+		for _, set := range []struct {
+			first string
+			next  map[string]string
+		}{{first, next}, {nested, nestedNext}} {
+			for name, doc := range set.next {
+				t.Run(v.name+"/"+name, func(t *testing.T) {
+					meta := v.meta
+					meta.Now = testNow
+					warm := mustNew(t, v.cfg)
+					convertPair(t, warm, v.cfg, meta, []byte(set.first))
+					convertPair(t, warm, v.cfg, meta, []byte(doc))
+					convertPair(t, warm, v.cfg, meta, []byte(set.first)) // and back
+				})
+			}
 		}
 	}
 }
@@ -117,6 +136,10 @@ func TestShapeRandomStreams(t *testing.T) {
 		meta.Now = testNow
 		warm := mustNew(t, v.cfg)
 		for s := 0; s < streams; s++ {
+			if s%2 == 1 {
+				nestedStream(t, r, warm, v, meta, values)
+				continue
+			}
 			keys := make([]string, 1+r.Intn(6))
 			vals := make([]string, len(keys))
 			for i := range keys {
@@ -191,4 +214,79 @@ func FuzzShape(f *testing.F) {
 		_, _, _ = warm.Append(nil, learn, &meta)
 		convertPair(t, warm, v.cfg, meta, doc)
 	})
+}
+
+// jsonNode is a document's tree for nestedStream: an object, an array or a
+// scalar (value indexes into the stream's values).
+type jsonNode struct {
+	keys     []string // objects
+	children []*jsonNode
+	isArray  bool
+	value    int // scalars: -1 for containers
+}
+
+func randomTree(r *rand.Rand, depth, nvalues int) *jsonNode {
+	if depth > 0 && r.Intn(3) == 0 {
+		return &jsonNode{value: r.Intn(nvalues)}
+	}
+	n := &jsonNode{value: -1, isArray: depth > 0 && r.Intn(3) == 0}
+	for i, count := 0, r.Intn(4); i < count; i++ {
+		if !n.isArray {
+			n.keys = append(n.keys, genKeys[r.Intn(len(genKeys))])
+		}
+		child := &jsonNode{value: r.Intn(nvalues)}
+		if depth < 3 && r.Intn(3) == 0 {
+			child = randomTree(r, depth+1, nvalues)
+		}
+		n.children = append(n.children, child)
+	}
+	return n
+}
+
+// mutate changes the tree a little: most often a value, now and then a key.
+func (n *jsonNode) mutate(r *rand.Rand, nvalues int) {
+	if n.value >= 0 {
+		if r.Intn(4) == 0 {
+			n.value = r.Intn(nvalues)
+		}
+		return
+	}
+	for i, child := range n.children {
+		if !n.isArray && r.Intn(60) == 0 {
+			n.keys[i] = genKeys[r.Intn(len(genKeys))]
+		}
+		child.mutate(r, nvalues)
+	}
+}
+
+func (n *jsonNode) render(b []byte, values []string) []byte {
+	if n.value >= 0 {
+		return append(b, values[n.value]...)
+	}
+	open, close := byte('{'), byte('}')
+	if n.isArray {
+		open, close = '[', ']'
+	}
+	b = append(b, open)
+	for i, child := range n.children {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if !n.isArray {
+			b = append(b, n.keys[i]...)
+			b = append(b, ':')
+		}
+		b = child.render(b, values)
+	}
+	return append(b, close)
+}
+
+// nestedStream converts documents of one random nested layout whose values
+// (and now and then keys) change.
+func nestedStream(t *testing.T, r *rand.Rand, warm *Converter, v variant, meta Meta, values []string) {
+	tree := randomTree(r, 0, len(values))
+	for d := 0; d < 6; d++ {
+		convertPair(t, warm, v.cfg, meta, tree.render(nil, values))
+		tree.mutate(r, len(values))
+	}
 }

@@ -17,12 +17,13 @@ func checkStartupRefusals(t *testing.T, s cnosdbtest.Target, password string) {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			// A healthy start delivers before it stops, however long a
-			// loaded real server takes to create a database; a refused
-			// one holds its lines, and 1 s ends the test sooner.
+			// A healthy start delivers before it stops, however long
+			// a loaded real server takes to create a database (within
+			// the 10 s Telegraf allows); a refused one holds its
+			// lines, and 1 s ends the test sooner.
 			timeout := "1s"
 			if tc.ok {
-				timeout = "20s"
+				timeout = "9s"
 			}
 			c, log := newPlugin(t, []string{s.URL()}, tc.options+"startup_check = true\nshutdown_timeout = \""+timeout+"\"\n")
 			r := start(t, c)

@@ -219,9 +219,16 @@ func (d *nanoDigits) append(dst []byte, ns int64) []byte {
 	}
 	dst = append(dst, d.digits...)
 	var b [9]byte
-	for i := 8; i >= 0; i-- {
-		b[i] = byte('0' + frac%10)
-		frac /= 10
+	for i := 7; i > 0; i -= 2 {
+		pair := frac % 100 * 2
+		frac /= 100
+		b[i], b[i+1] = digitPairs[pair], digitPairs[pair+1]
 	}
+	b[0] = byte('0' + frac)
 	return append(dst, b[:]...)
 }
+
+// digitPairs holds "00" to "99": two digits per division.
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"

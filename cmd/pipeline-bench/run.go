@@ -45,10 +45,15 @@ type result struct {
 	// Rate: messages/s from the first delivery seen to the last; see docs/performance.md.
 	Rate float64 `json:"rate"`
 	// SteadyRate: messages/s from a tenth to nine tenths delivered (0: not seen).
-	SteadyRate float64              `json:"steady_rate"`
-	Roles      map[string]roleStats `json:"roles"`
-	Errors     []string             `json:"errors,omitempty"`
-	Log        string               `json:"log"`
+	SteadyRate float64 `json:"steady_rate"`
+	// HeadSeconds: from the first delivery seen to a tenth delivered;
+	// TailSeconds: from nine tenths to the last (0: not seen). Where a
+	// run's rate and its steady rate part, these say which end it was.
+	HeadSeconds float64              `json:"head_seconds"`
+	TailSeconds float64              `json:"tail_seconds"`
+	Roles       map[string]roleStats `json:"roles"`
+	Errors      []string             `json:"errors,omitempty"`
+	Log         string               `json:"log"`
 }
 
 type runOptions struct {
@@ -204,6 +209,22 @@ func (p *progress) steadyRate() float64 {
 // left out alike for every run. The first observation's count is not in
 // the window. When everything came in one observation it falls back to
 // the whole run.
+// ends: seconds from the first delivery to a tenth delivered, and from
+// nine tenths to the last.
+func (p *progress) ends() (head, tail float64) {
+	end := p.lastAt
+	if !p.doneAt.IsZero() {
+		end = p.doneAt
+	}
+	if !p.firstAt.IsZero() && !p.at10.IsZero() {
+		head = p.at10.Sub(p.firstAt).Seconds()
+	}
+	if !p.at90.IsZero() {
+		tail = end.Sub(p.at90).Seconds()
+	}
+	return head, tail
+}
+
 func (p *progress) rate() float64 {
 	end := p.lastAt
 	if !p.doneAt.IsZero() {
@@ -415,6 +436,7 @@ loop:
 	res.Delivered = prog.count
 	res.Rate = prog.rate()
 	res.SteadyRate = prog.steadyRate()
+	res.HeadSeconds, res.TailSeconds = prog.ends()
 	end := prog.lastAt
 	if !prog.doneAt.IsZero() {
 		end = prog.doneAt

@@ -122,6 +122,10 @@ type pipeline struct {
 	// cur, so batches grow with the load. A marker that says the input
 	// can go on (Hold) waits for the batch to fill like any line.
 	markerPending bool
+	// quiet makes a held marker pending once stdin has been quiet for
+	// holdQuiet after a read (quietReads: the read count then).
+	quiet             *time.Timer
+	reads, quietReads uint64
 
 	// abandon is closed when shutdown_timeout has run out.
 	abandon chan struct{}
@@ -151,7 +155,30 @@ func newPipeline(c *CnosDB, stats *Stats, acks *delivery.Acker) *pipeline {
 	}
 	p.timer = time.AfterFunc(time.Hour, p.flushTimeout)
 	p.timer.Stop()
+	p.quiet = time.AfterFunc(time.Hour, p.quietTimeout)
+	p.quiet.Stop()
 	return p
+}
+
+// holdQuiet is how long stdin stays quiet before a batch holding markers
+// with Hold is sent as soon as the sender is free: the input has nothing
+// more for now (the end of a backlog, a pause in the stream), and holding
+// the batch for flush_interval would only delay its acknowledgement. A
+// stream that keeps Telegraf writing leaves no such gap, so its batches
+// still fill.
+const holdQuiet = 50 * time.Millisecond
+
+// quietTimeout: no read since the timer was armed.
+func (p *pipeline) quietTimeout() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || p.reads != p.quietReads || p.cur == nil || len(p.cur.markers) == 0 {
+		return
+	}
+	p.markerPending = true
+	if p.senderIdle.Load() {
+		p.sealLocked()
+	}
 }
 
 // read reads stdin until its end, or until the pipeline is closed.
@@ -228,10 +255,15 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 		p.stats.LinesRead.Add(read)
 		p.dataLines += uint64(read)
 	}()
+	p.reads++
 	endOfInput := func() {
 		p.flushRun(buf)
 		if p.markerPending && drained && p.senderIdle.Load() {
 			p.sealLocked()
+		}
+		if drained && !p.markerPending && p.holding.Load() {
+			p.quietReads = p.reads
+			p.quiet.Reset(holdQuiet)
 		}
 		p.maybeSealEager()
 	}
@@ -548,6 +580,7 @@ func (p *pipeline) closeLocked() {
 	p.sealLocked()
 	p.closed = true
 	p.timer.Stop()
+	p.quiet.Stop()
 	close(p.ready)
 }
 

@@ -26,8 +26,8 @@ type Marker struct {
 	Socket string
 	// Hold says the input can go on without this acknowledgement for a
 	// while (the output holds under half its share of the window), so
-	// the output may keep the marker in a batch until the batch fills or
-	// its flush_interval passes, rather than send that batch at the first
+	// the output may keep the marker in a batch while lines keep coming,
+	// until the batch fills, rather than send that batch at the first
 	// pause: fewer, larger writes to CnosDB. Without it (as from an input
 	// that predates the field) the input may be waiting for it.
 	Hold bool

@@ -151,30 +151,33 @@ func TestMarkerSealsWhenStdinIsDrained(t *testing.T) {
 	r.finish()
 }
 
-// A marker whose input has room to spare (Hold) rides in its batch until
-// the batch is full, while the heartbeats say the output holds data; one
-// without Hold then seals at the next pause, taking the held one along.
+// A marker whose input has room to spare (Hold) rides in its batch while
+// lines keep coming, until the batch is full; once stdin has been quiet
+// for holdQuiet it goes (flush_interval is an hour here). One without
+// Hold seals at the next pause, taking a held one along.
 func TestHeldMarkerWaitsForItsBatch(t *testing.T) {
 	s := startServer(t, cnosdbtest.Options{})
 	in := listen(t)
 	c, _ := newPlugin(t, []string{s.URL()}, "batch_size = 10\nflush_interval = \"1h\"")
 	r := start(t, c)
-	r.write(seedLines("m", 5, 0) + in.holdMarker(1, 5))
-	in.waitBusy(1)
-	if n := len(in.of(delivery.Ack)); n != 0 || s.Stats().LinesStored != 0 {
-		t.Fatalf("%d acknowledgements and %d lines stored before the batch filled", n, s.Stats().LinesStored)
-	}
-	r.write(seedLines("m", 5, 5))
+	r.write(seedLines("m", 5, 0) + in.holdMarker(1, 5) + seedLines("m", 5, 5))
 	waitFor(t, "the acknowledgement of the full batch", func() bool { return len(in.of(delivery.Ack)) == 1 })
 	wantStored(t, s, "", "m", seq(0, 10))
+	if writes := s.Stats().WriteRequests; writes != 1 {
+		t.Fatalf("%d writes: the held marker sealed its batch before it filled", writes)
+	}
 
-	r.write(seedLines("m", 2, 10) + in.holdMarker(2, 2) + seedLines("m", 2, 12) + in.marker(3, 2))
-	waitFor(t, "both acknowledgements", func() bool { return len(in.of(delivery.Ack)) == 3 })
-	if got := acked(in.of(delivery.Ack)); !slices.Equal(got, []int{1, 2, 3}) {
+	r.write(seedLines("m", 3, 10) + in.holdMarker(2, 3))
+	waitFor(t, "the acknowledgement once stdin is quiet", func() bool { return len(in.of(delivery.Ack)) == 2 })
+	wantStored(t, s, "", "m", seq(0, 13))
+
+	r.write(seedLines("m", 2, 13) + in.holdMarker(3, 2) + seedLines("m", 2, 15) + in.marker(4, 2))
+	waitFor(t, "both acknowledgements", func() bool { return len(in.of(delivery.Ack)) == 4 })
+	if got := acked(in.of(delivery.Ack)); !slices.Equal(got, []int{1, 2, 3, 4}) {
 		t.Fatalf("acknowledged %v", got)
 	}
 	r.finish()
-	wantStored(t, s, "", "m", seq(0, 14))
+	wantStored(t, s, "", "m", seq(0, 17))
 }
 
 // A held marker waits no longer than flush_interval, even in a batch of

@@ -120,7 +120,8 @@ type pipeline struct {
 	// more to give, or the sender becomes free, rather than at batch_size
 	// or flush_interval. While the sender is busy, lines keep going into
 	// cur, so batches grow with the load. A marker that says the input
-	// can go on (Hold) waits for the batch to fill like any line.
+	// can go on (Hold) waits for the batch to fill like any line, as long
+	// as stdin does not go quiet (quiet).
 	markerPending bool
 	// quiet makes a held marker pending once stdin has been quiet for
 	// holdQuiet after a read (quietReads: the read count then).

@@ -48,6 +48,10 @@ func run() int {
 	if n := execd.GrowPipe(os.Stdin); n > 0 {
 		plugin.Log.Debugf("stdin is a pipe of %d bytes", n)
 	}
+	// One thread does a few million lines a second, far more than one
+	// Telegraf hands over: more would spin at every hand-off between the
+	// reader, the sender and the acknowledgements.
+	plugin.Log.Debugf("GOMAXPROCS %d", execd.LimitProcs(1))
 	if err := plugin.Run(ctx, os.Stdin, nil); err != nil {
 		plugin.Log.Errorf("%v", err)
 		return 1

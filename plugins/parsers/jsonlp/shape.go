@@ -2,6 +2,7 @@ package jsonlp
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -53,7 +54,7 @@ const (
 // means it does not, and dst is unchanged.
 func (c *Converter) appendShaped(dst, doc []byte, meta *Meta) (out []byte, ok bool) {
 	sh := &c.shape
-	if meta.Name != sh.name || !sameTags(meta.Tags, sh.tags) {
+	if meta.Name != sh.name || !slices.Equal(meta.Tags, sh.tags) {
 		return dst, false
 	}
 	start := len(dst)
@@ -156,18 +157,6 @@ func literalAt(b byte) string {
 		return "false"
 	}
 	return "null"
-}
-
-func sameTags(a, b []Tag) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // learnShape records the layout of doc (trimmed, one object), which the

@@ -13,8 +13,9 @@ const pipeBytes = 1 << 20
 // GrowPipe asks the kernel for a 1 MiB buffer on f when it is a pipe.
 // Telegraf writes a whole batch to an output child at once and reads an
 // input child's lines as they come; with the default 64 KiB a batch does
-// not fit, and each side wakes the other several times a batch. It returns
-// the pipe's size, or 0 when f is not a pipe or the size stays as it was.
+// not fit, and each side wakes the other several times a batch. A pipe
+// already larger (an operator's choice) is left as it is. It returns the
+// pipe's size, or 0 when f is not a pipe or the size stays as it was.
 func GrowPipe(f *os.File) int {
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -22,6 +23,9 @@ func GrowPipe(f *os.File) int {
 	}
 	size := 0
 	_ = rc.Control(func(fd uintptr) {
+		if n, err := unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0); err != nil || n >= pipeBytes {
+			return
+		}
 		if n, err := unix.FcntlInt(fd, unix.F_SETPIPE_SZ, pipeBytes); err == nil {
 			size = n
 		}

@@ -245,3 +245,22 @@ func TestMarkerForVanishedInput(t *testing.T) {
 		t.Fatalf("measurements %v", got)
 	}
 }
+
+// A quiet-timer callback that waited for the lock while a read armed the
+// timer again must leave the batch to that new arming: stdin has been quiet
+// only since that read.
+func TestQuietTimeoutCountsFromTheLastArming(t *testing.T) {
+	c := &CnosDB{MaxBufferedBytes: 1 << 20, BatchSizeBytes: 1 << 16, BatchSize: 10}
+	p := newPipeline(c, &Stats{}, nil)
+	p.cur = &batch{markers: []delivery.Marker{{Seq: 1, Hold: true}}}
+	p.quietReads, p.quietArmed = p.reads, time.Now()
+	p.quietTimeout()
+	if p.markerPending {
+		t.Fatal("a stale callback made the held marker pending right after stdin was read")
+	}
+	p.quietArmed = time.Now().Add(-holdQuiet)
+	p.quietTimeout()
+	if !p.markerPending {
+		t.Fatal("the held marker is not pending after stdin was quiet for holdQuiet")
+	}
+}

@@ -124,9 +124,12 @@ type pipeline struct {
 	// as stdin does not go quiet (quiet).
 	markerPending bool
 	// quiet makes a held marker pending once stdin has been quiet for
-	// holdQuiet after a read (quietReads: the read count then).
+	// holdQuiet after a read (quietReads: the read count then; quietArmed:
+	// when, so that a callback the timer started just before a read armed
+	// it again does not take that read's arming for its own).
 	quiet             *time.Timer
 	reads, quietReads uint64
+	quietArmed        time.Time
 
 	// abandon is closed when shutdown_timeout has run out.
 	abandon chan struct{}
@@ -175,6 +178,9 @@ func (p *pipeline) quietTimeout() {
 	defer p.mu.Unlock()
 	if p.closed || p.reads != p.quietReads || p.cur == nil || len(p.cur.markers) == 0 {
 		return
+	}
+	if time.Since(p.quietArmed) < holdQuiet {
+		return // armed again meanwhile: that timer will call again
 	}
 	p.markerPending = true
 	if p.senderIdle.Load() {
@@ -264,6 +270,7 @@ func (p *pipeline) consume(buf []byte, atEOF, drained bool) (used int, ok bool) 
 		}
 		if drained && !p.markerPending && p.holding.Load() {
 			p.quietReads = p.reads
+			p.quietArmed = time.Now()
 			p.quiet.Reset(holdQuiet)
 		}
 		p.maybeSealEager()

@@ -589,6 +589,11 @@ type claimConverter struct {
 	bad   int
 	// dead holds the chunk's dead letters (dead_letter_topic).
 	dead []*sarama.ProducerMessage
+	// reading is the clock when the chunk's sinceReading-th message
+	// before this one was appended (stamps): it is read again at a
+	// chunk's start, so never across a pause or a write.
+	reading      int64
+	sinceReading int
 }
 
 func newClaimConverter(k *KafkaConsumer) *claimConverter {
@@ -607,6 +612,7 @@ func (c *claimConverter) reset() {
 	c.messages = 0
 	c.bytes = 0
 	c.bad = 0
+	c.sinceReading = 0
 	clear(c.dead)
 	c.dead = c.dead[:0]
 }
@@ -627,7 +633,11 @@ func (c *claimConverter) append(msg *sarama.ConsumerMessage) error {
 	m := &c.meta
 	m.Name = ""
 	m.Tags = m.Tags[:0]
-	m.Now = time.Now()
+	if c.sinceReading == 0 {
+		c.reading = time.Now().UnixNano()
+	}
+	c.sinceReading = (c.sinceReading + 1) % clockEvery
+	m.Now = time.Unix(0, k.stamps.next(c.reading))
 	m.Time = time.Time{}
 	emptyName := false
 	if len(k.headerTags) > 0 || k.MsgHeaderAsMetricName != "" {

@@ -130,6 +130,7 @@ type KafkaConsumer struct {
 
 	saramaConfig *sarama.Config
 	converter    *jsonlp.Converter
+	stamps       stamps
 	regexps      []*regexp.Regexp
 	headerTags   map[string]bool
 	badMessages  execd.RateLimit

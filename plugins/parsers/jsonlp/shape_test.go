@@ -192,6 +192,15 @@ func TestNanoDigits(t *testing.T) {
 			t.Fatalf("%d: got %s", ns, got)
 		}
 	}
+	// Runs counting up one nanosecond at a time, across carries, a new
+	// second and a new digit, after a jump back.
+	for _, from := range []int64{1700000000999999990, 1700000000000000000, 1699999999999999998, 999999999999999995, 1e9 - 2, 1700000000000000000} {
+		for ns := from; ns < from+12; ns++ {
+			if got, want := string(d.append([]byte("x"), ns)), "x"+fmt.Sprint(ns); got != want {
+				t.Fatalf("%d: got %s", ns, got)
+			}
+		}
+	}
 }
 
 // FuzzShape: whatever document taught the layout, the next one converts as

@@ -203,16 +203,26 @@ func (c *Converter) numberValue(doc []byte, l *leaf) float64 {
 
 // nanoDigits writes line timestamps. A stream's timestamps share their
 // seconds, so the seconds' digits are kept from the call before and only
-// the nine digits of the nanoseconds are written each time.
+// the nine digits of the nanoseconds are written each time; a timestamp
+// one nanosecond after the one before (as the Kafka input stamps the
+// messages of a burst) is the text before with its last digits counted
+// up.
 type nanoDigits struct {
 	sec    int64
 	digits []byte // sec in decimal; empty until the first call
+	prev   int64
+	text   []byte // prev in decimal, when prev is 1e9 or more
 }
 
 func (d *nanoDigits) append(dst []byte, ns int64) []byte {
 	if ns < 1e9 {
 		return strconv.AppendInt(dst, ns, 10)
 	}
+	if ns-1 == d.prev && len(d.text) > 0 && countUp(d.text) {
+		d.prev = ns
+		return append(dst, d.text...)
+	}
+	start := len(dst)
 	sec, frac := ns/1e9, ns%1e9
 	if sec != d.sec || len(d.digits) == 0 {
 		d.sec, d.digits = sec, strconv.AppendInt(d.digits[:0], sec, 10)
@@ -225,7 +235,22 @@ func (d *nanoDigits) append(dst []byte, ns int64) []byte {
 		b[i], b[i+1] = digitPairs[pair], digitPairs[pair+1]
 	}
 	b[0] = byte('0' + frac)
-	return append(dst, b[:]...)
+	dst = append(dst, b[:]...)
+	d.prev, d.text = ns, append(d.text[:0], dst[start:]...)
+	return dst
+}
+
+// countUp adds one to the decimal number in text, in place; false (text
+// left as nines turned zeros) when the number needs another digit.
+func countUp(text []byte) bool {
+	for i := len(text) - 1; i >= 0; i-- {
+		if text[i] < '9' {
+			text[i]++
+			return true
+		}
+		text[i] = '0'
+	}
+	return false
 }
 
 // digitPairs holds "00" to "99": two digits per division.

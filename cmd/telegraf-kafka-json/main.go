@@ -61,11 +61,14 @@ func run() int {
 	// other, and a second thread mostly spins at each hand-off, on cores
 	// Kafka and Telegraf share.
 	plugin.Log.Debugf("GOMAXPROCS %d", execd.LimitProcs(1))
+	// Waiting for Telegraf to take lines, or for stdin's end, parks a
+	// goroutine rather than a thread.
+	stdout := execd.Pollable(os.Stdout)
 	// Telegraf stops an execd input by closing its stdin first.
-	execd.CancelOnEOF(os.Stdin, cancel)
+	execd.CancelOnEOF(execd.Pollable(os.Stdin), cancel)
 
 	var stats kafka_consumer.Stats
-	err := plugin.Run(ctx, os.Stdout, &stats)
+	err := plugin.Run(ctx, stdout, &stats)
 	plugin.Log.Infof("stopped: %d messages consumed, %d lines written, %d bad messages skipped (%d to the dead-letter topic, %d failed to go there), %d messages acknowledged by the output, %d unacknowledged (consumed again next time), %d replays; paused %d times for acknowledgements and %d times for Telegraf to pass lines on, %.1f s in all; asked Telegraf to flush %d times",
 		stats.Messages.Load(), stats.Lines.Load(), stats.BadMessages.Load(), stats.DeadLettered.Load(), stats.DeadLetterFailures.Load(),
 		stats.Acknowledged.Load(), stats.Unacknowledged.Load(), stats.Rewinds.Load(),

@@ -32,3 +32,28 @@ func GrowPipe(f *os.File) int {
 	})
 	return size
 }
+
+// Pollable returns a File for f's pipe that the Go runtime waits on with
+// its poller, or f itself when f is not a pipe (a file, a terminal). A
+// process's stdin and stdout are blocking: a read waiting for Telegraf
+// holds a thread in the kernel, and since the runtime lets no P sit in a
+// system call for more than 20 µs, it hands the P to another thread and
+// keeps its monitor waking every 20 µs, thousands of times a second. On a
+// pollable pipe the goroutine parks instead. f's descriptor is made
+// non-blocking, so only the returned File may read or write it after.
+func Pollable(f *os.File) *os.File {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return f
+	}
+	fd, pipe := -1, false
+	_ = rc.Control(func(d uintptr) {
+		fd = int(d)
+		_, err := unix.FcntlInt(d, unix.F_GETPIPE_SZ, 0)
+		pipe = err == nil
+	})
+	if !pipe || unix.SetNonblock(fd, true) != nil {
+		return f
+	}
+	return os.NewFile(uintptr(fd), f.Name())
+}

@@ -1,11 +1,13 @@
 package execd
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,5 +62,46 @@ func TestGrowPipeNeverShrinks(t *testing.T) {
 	}
 	if n, _ := unix.FcntlInt(r.Fd(), unix.F_GETPIPE_SZ, 0); n != size {
 		t.Fatalf("pipe is %d bytes, want %d", n, size)
+	}
+}
+
+// A pipe made pollable takes deadlines (only a File on the runtime's
+// poller does) and carries data; a regular file is returned as it is.
+func TestPollable(t *testing.T) {
+	// Raw descriptors, blocking, as a child's stdin is (os.Pipe's ends
+	// are on the poller already).
+	var fds [2]int
+	if err := unix.Pipe(fds[:]); err != nil {
+		t.Fatal(err)
+	}
+	w := os.NewFile(uintptr(fds[1]), "w")
+	defer w.Close()
+	fd := fds[0]
+	blocking := os.NewFile(uintptr(fd), "stdin")
+	if err := blocking.SetReadDeadline(time.Now()); err == nil {
+		t.Fatal("a blocking pipe took a deadline: the test does not test")
+	}
+	p := Pollable(blocking)
+	if err := p.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+		t.Fatalf("the pollable pipe takes no deadline: %v", err)
+	}
+	if _, err := p.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read of an empty pipe: %v, want the deadline", err)
+	}
+	_ = p.SetReadDeadline(time.Time{})
+	if _, err := w.Write([]byte("line\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 16)
+	if n, err := p.Read(got); err != nil || string(got[:n]) != "line\n" {
+		t.Fatalf("read %q, %v", got[:n], err)
+	}
+	f, err := os.Create(filepath.Join(t.TempDir(), "file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if Pollable(f) != f {
+		t.Fatal("a regular file was replaced")
 	}
 }

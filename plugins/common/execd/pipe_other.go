@@ -6,3 +6,6 @@ import "os"
 
 // GrowPipe does nothing where pipes cannot be resized.
 func GrowPipe(*os.File) int { return 0 }
+
+// Pollable returns f: stdin and stdout stay as the runtime opened them.
+func Pollable(f *os.File) *os.File { return f }

@@ -616,17 +616,18 @@ func (p *pipeline) storedCounts() map[int]int {
 	counts := map[int]int{}
 	rows := p.srv.Rows("", p.db, "kafka_consumer")
 	if r, ok := p.srv.(*cnosdbreal.Server); ok && rows == nil {
-		_, err := r.ReadRows("", p.db, "kafka_consumer")
+		var err error
+		rows, err = r.ReadRows("", p.db, "kafka_consumer")
 		if err != nil && strings.Contains(err.Error(), "Resources exhausted") {
 			// CnosDB 2.3.0 gives every series a scan of its own, and a
 			// message here is a series (its n tag): a query over all of
 			// them asks for gigabytes. Counted by slices of n instead,
 			// with the time (a query of tags alone gives each series once).
-			if counts, err := p.countInSlices(r); err == nil {
-				return counts
-			} else {
-				p.t.Logf("reading the rows back by slices of n: %v", err)
+			sliced, serr := p.countInSlices(r)
+			if serr == nil {
+				return sliced
 			}
+			p.t.Logf("reading the rows back by slices of n: %v", serr)
 		}
 		if err != nil {
 			p.t.Logf("reading the rows back: %v", err)

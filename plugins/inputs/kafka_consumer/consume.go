@@ -589,9 +589,9 @@ type claimConverter struct {
 	bad   int
 	// dead holds the chunk's dead letters (dead_letter_topic).
 	dead []*sarama.ProducerMessage
-	// reading is the clock when the chunk's sinceReading-th message
-	// before this one was appended (stamps): it is read again at a
-	// chunk's start, so never across a pause or a write.
+	// reading is the clock as last read, for stamps; sinceReading counts
+	// the messages stamped from it. reset starts it again, so a reading
+	// never spans a pause or a write.
 	reading      int64
 	sinceReading int
 }

@@ -52,9 +52,10 @@ func run() int {
 	// Telegraf hands over: more would spin at every hand-off between the
 	// reader, the sender and the acknowledgements.
 	plugin.Log.Debugf("GOMAXPROCS %d", execd.LimitProcs(1))
-	// Waiting for Telegraf sleeps rather than being woken at each of its
-	// writes (one per metric before 1.28).
-	stdin := execd.Paced(os.Stdin)
+	// Waiting for Telegraf parks the reader rather than a thread, and
+	// sleeps rather than being woken by each metric when Telegraf writes
+	// them one at a time.
+	stdin := execd.NewPacedReader(os.Stdin)
 	if err := plugin.Run(ctx, stdin, nil); err != nil {
 		plugin.Log.Errorf("%v", err)
 		return 1

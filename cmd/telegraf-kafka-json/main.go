@@ -61,9 +61,9 @@ func run() int {
 	// other, and a second thread mostly spins at each hand-off, on cores
 	// Kafka and Telegraf share.
 	plugin.Log.Debugf("GOMAXPROCS %d", execd.LimitProcs(1))
-	// Waiting for Telegraf to take lines sleeps rather than being woken
-	// at each of its reads; waiting for stdin's end parks a goroutine.
-	stdout := execd.Paced(os.Stdout)
+	// Waiting for Telegraf to take lines, or for stdin's end, parks a
+	// goroutine rather than a thread.
+	stdout := execd.Pollable(os.Stdout)
 	// Telegraf stops an execd input by closing its stdin first.
 	execd.CancelOnEOF(execd.Pollable(os.Stdin), cancel)
 

@@ -9,123 +9,152 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Pacing a pipe to or from Telegraf.
+// Reading Telegraf's metrics as they trickle in.
 //
-// Telegraf reads an input child's lines a few kilobytes at a time and
-// writes an output child's metrics as they come (one write per metric
-// before 1.28). A child waiting on the pipe with the runtime's poller is
-// woken by each of those: the kernel wakes a pipe's poller at every write
-// into it, and at every read out of a full one. At a few hundred thousand
-// lines a second that is tens of thousands of wake-ups, on both sides of
-// the pipe, and Telegraf in the middle is what bounds the pipeline.
+// Telegraf before 1.28, and later ones without use_batch_format, write an
+// output child one metric per write. A reader waiting on the pipe with the
+// runtime's poller is woken by each of them (the kernel wakes a pipe's
+// poller at every write into it), reads a line or two and waits again: at
+// a few hundred thousand metrics a second that is the larger part of the
+// output's CPU, and every one of those wake-ups is paid in Telegraf's
+// writes too.
 //
-// A paced pipe is non-blocking and kept off the poller. When it would
-// block, the child sleeps instead: the other side goes on reading or
-// writing into the 1 MiB pipe, wakes no one, and the next attempt moves
-// what piled up meanwhile in one system call. Telegraf never waits for
-// it: a millisecond is a small part of what a full pipe holds.
+// A PacedReader notices the trickle (many small reads in a short time),
+// takes the pipe off the poller and sleeps when it is empty: Telegraf goes
+// on writing into the 1 MiB pipe, wakes no one, and the next read takes
+// what piled up in one system call. Once the pipe stays empty for a
+// while it goes back to the poller, which costs nothing while Telegraf
+// is idle and one wake-up per write when Telegraf writes whole batches.
 
-// Sleeps of a paced pipe. The runtime's timers wake no sooner than a
-// millisecond apart when nothing else runs.
 const (
+	// A read of fewer bytes is small: a metric or two, not a batch.
+	smallRead = 16 << 10
+	// trickleReads small reads in a row within trickleWindow make the
+	// reader sleep instead of waiting on the poller: thousands of
+	// wake-ups a second.
+	trickleReads  = 256
+	trickleWindow = 100 * time.Millisecond
+	// minPace is the first sleep on an empty pipe; the runtime's timers
+	// wake no sooner than a millisecond apart when nothing else runs.
 	minPace = time.Millisecond
-	// maxReadPace bounds how late an idle reader sees new data: the
+	// maxPace bounds how late new data is seen while sleeping: the
 	// delivery loop's acknowledgements wait for it.
-	maxReadPace = 8 * time.Millisecond
-	// maxWritePace stays well under the time Telegraf takes to read a
-	// full pipe.
-	maxWritePace = 16 * time.Millisecond
+	maxPace = 8 * time.Millisecond
+	// idleBack: empty for this long while sleeping, and the poller takes
+	// over again.
+	idleBack = 64 * time.Millisecond
 )
 
-// PacedPipe is one end of a pipe read or written with sleeps instead of
-// the poller's wake-ups; see Paced.
-type PacedPipe struct {
-	fd   int
+// PacedReader reads one end of a pipe, with the poller's wake-ups or with
+// sleeps, whichever the writer's pace calls for; see NewPacedReader.
+type PacedReader struct {
+	fd   int // non-blocking, never on the poller itself
 	name string
-	size int // the pipe's capacity
-	// pace is the next sleep when the pipe would block.
-	pace  time.Duration
+	// polled is a duplicate of fd on the runtime's poller, read while
+	// Telegraf writes in batches or is idle; nil while sleeping.
+	polled *os.File
+
+	small      int       // small reads in a row, with the poller
+	smallSince time.Time // when the first of them was counted
+
+	pace  time.Duration // the next sleep on an empty pipe
+	empty time.Duration // slept on an empty pipe since the last data
+
 	sleep func(time.Duration)
-	// keep holds the File whose descriptor this is, so that it is never
+	now   func() time.Time
+	// keep holds the File whose descriptor fd is, so that it is never
 	// closed under us.
 	keep *os.File
 }
 
-// Paced returns f's pipe as a PacedPipe, or f itself (as the runtime opened
-// it) when f is not a pipe: a file or a terminal does not wake anyone.
-// f's descriptor is made non-blocking, so only the returned value may read
-// or write it after.
-func Paced(f *os.File) io.ReadWriter {
+// NewPacedReader returns a PacedReader for f's pipe, or f itself when f is
+// not a pipe (a file or a terminal wakes no one). f's descriptor is made
+// non-blocking, so only the returned reader may read it after.
+func NewPacedReader(f *os.File) io.Reader {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return f
 	}
-	fd, size := -1, 0
+	fd := -1
 	_ = rc.Control(func(d uintptr) {
 		fd = int(d)
-		size, err = unix.FcntlInt(d, unix.F_GETPIPE_SZ, 0)
+		_, err = unix.FcntlInt(d, unix.F_GETPIPE_SZ, 0)
 	})
-	if err != nil || size <= 0 || unix.SetNonblock(fd, true) != nil {
+	if err != nil || unix.SetNonblock(fd, true) != nil {
 		return f
 	}
-	return &PacedPipe{fd: fd, name: f.Name(), size: size, pace: minPace, sleep: time.Sleep, keep: f}
+	r := &PacedReader{fd: fd, name: f.Name(), pace: minPace, sleep: time.Sleep, now: time.Now, keep: f}
+	if !r.poll() {
+		return f
+	}
+	return r
 }
 
-// Read reads what the pipe holds; when it is empty it sleeps, longer at
-// each empty attempt up to maxReadPace, and tries again. It returns
-// io.EOF once the writer has closed its end and the pipe is empty.
-func (p *PacedPipe) Read(b []byte) (int, error) {
+// Paced reports whether the reader sleeps on an empty pipe rather than
+// waiting on the poller.
+func (r *PacedReader) Paced() bool { return r.polled == nil }
+
+// poll puts a duplicate of the descriptor on the runtime's poller.
+func (r *PacedReader) poll() bool {
+	d, err := unix.Dup(r.fd)
+	if err != nil {
+		return false
+	}
+	unix.CloseOnExec(d)
+	r.polled = os.NewFile(uintptr(d), r.name) // non-blocking: on the poller
+	r.small = 0
+	return true
+}
+
+// Read reads what the pipe holds, waiting for some when it is empty. It
+// returns io.EOF once the writer has closed its end and the pipe is empty.
+func (r *PacedReader) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
+	if r.polled != nil {
+		return r.readPolled(b)
+	}
 	for {
-		n, err := unix.Read(p.fd, b)
+		n, err := unix.Read(r.fd, b)
 		switch {
 		case err == nil && n > 0:
-			p.pace = minPace
+			r.pace, r.empty = minPace, 0
 			return n, nil
 		case err == nil:
 			return 0, io.EOF
 		case errors.Is(err, unix.EINTR):
 		case errors.Is(err, unix.EAGAIN):
-			p.sleep(p.pace)
-			p.pace = min(2*p.pace, maxReadPace)
+			if r.empty >= idleBack && r.poll() {
+				return r.readPolled(b)
+			}
+			r.sleep(r.pace)
+			r.empty += r.pace
+			r.pace = min(2*r.pace, maxPace)
 		default:
-			return 0, &os.PathError{Op: "read", Path: p.name, Err: err}
+			return 0, &os.PathError{Op: "read", Path: r.name, Err: err}
 		}
 	}
 }
 
-// Write writes all of b. When the pipe is full it sleeps and tries again;
-// the sleep adapts so that each attempt after one finds about a quarter
-// to a half of the pipe free: a longer one when less was taken, a shorter
-// one when the pipe had nearly emptied.
-func (p *PacedPipe) Write(b []byte) (int, error) {
-	written, slept := 0, false
-	for {
-		n, err := unix.Write(p.fd, b[written:])
-		switch {
-		case err == nil:
-			written += n
-			if written == len(b) {
-				return written, nil
-			}
-			// A short write filled the pipe; after a sleep, n is what it
-			// drained meanwhile.
-			if slept {
-				switch {
-				case n < p.size/8:
-					p.pace = min(2*p.pace, maxWritePace)
-				case n > p.size/2:
-					p.pace = max(p.pace/2, minPace)
-				}
-			}
-		case errors.Is(err, unix.EINTR):
-			continue
-		case !errors.Is(err, unix.EAGAIN):
-			return written, &os.PathError{Op: "write", Path: p.name, Err: err}
-		}
-		p.sleep(p.pace)
-		slept = true
+func (r *PacedReader) readPolled(b []byte) (int, error) {
+	n, err := r.polled.Read(b)
+	if n >= smallRead || err != nil {
+		r.small = 0
+		return n, err
 	}
+	if r.small == 0 {
+		r.smallSince = r.now()
+	}
+	r.small++
+	if r.small >= trickleReads {
+		if r.now().Sub(r.smallSince) < trickleWindow {
+			// Closing the duplicate takes the pipe off the poller.
+			r.polled.Close()
+			r.polled = nil
+			r.pace, r.empty = minPace, 0
+		}
+		r.small = 0
+	}
+	return n, nil
 }

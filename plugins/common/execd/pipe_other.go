@@ -13,5 +13,5 @@ func GrowPipe(*os.File) int { return 0 }
 // Pollable returns f: stdin and stdout stay as the runtime opened them.
 func Pollable(f *os.File) *os.File { return f }
 
-// Paced returns f: stdin and stdout stay as the runtime opened them.
-func Paced(f *os.File) io.ReadWriter { return f }
+// NewPacedReader returns f: stdin stays as the runtime opened it.
+func NewPacedReader(f *os.File) io.Reader { return f }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rcrowley/go-metrics"
+
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/inputs/kafka_consumer"
 )
@@ -22,6 +24,10 @@ func main() {
 }
 
 func run() int {
+	// sarama keeps go-metrics meters and histograms of every broker
+	// connection and request, which nothing here reads: off, they cost
+	// neither memory nor a lock per request.
+	metrics.UseNilMetrics = true
 	plugin := kafka_consumer.New()
 	var test bool
 	var count int

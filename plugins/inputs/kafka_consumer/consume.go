@@ -597,17 +597,14 @@ type claimConverter struct {
 }
 
 func newClaimConverter(k *KafkaConsumer) *claimConverter {
-	return &claimConverter{
-		k:    k,
-		conv: k.converter.Clone(),
-		// It grows to flushBytes and a message where the load needs it;
-		// with many partitions most stay small.
-		buf: make([]byte, 0, 4096),
-	}
+	return &claimConverter{k: k, conv: k.converter.Clone()}
 }
 
+// reset empties the chunk after its write (or when it is dropped); its
+// buffer goes back to the pool.
 func (c *claimConverter) reset() {
-	c.buf = c.buf[:0]
+	c.k.chunks.put(c.buf)
+	c.buf = nil
 	c.lines = 0
 	c.messages = 0
 	c.bytes = 0
@@ -668,6 +665,9 @@ func (c *claimConverter) append(msg *sarama.ConsumerMessage) error {
 		lines int
 		err   error
 	)
+	if c.buf == nil {
+		c.buf = c.k.chunks.get()
+	}
 	start := len(c.buf)
 	c.buf, lines, err = c.conv.Append(c.buf, msg.Value, m)
 	if err != nil {
@@ -714,5 +714,49 @@ func waitOrDone(ctx context.Context, ch <-chan struct{}) {
 	select {
 	case <-ctx.Done():
 	case <-ch:
+	}
+}
+
+// chunkPool lends the claims their chunk buffers. A claim needs one only
+// from its first converted message to the chunk's write, and the claims
+// of one thread convert and write one after another: a buffer kept by
+// each claim would hold up to flushBytes and a message at every
+// partition (64 partitions: over 4 MB) while nearly all sit empty.
+type chunkPool struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+const (
+	// chunkPoolFree buffers are kept between uses; more in use at once
+	// (claims blocked on a full stdout) are left to the collector.
+	chunkPoolFree = 4
+	// A buffer grown past this by a large message is not kept.
+	chunkPoolMax = 4 * flushBytes
+	// A new buffer grows to flushBytes and a message where the load
+	// needs it.
+	chunkInitial = 4 << 10
+)
+
+func (p *chunkPool) get() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free[n-1] = nil
+		p.free = p.free[:n-1]
+		return b
+	}
+	return make([]byte, 0, chunkInitial)
+}
+
+func (p *chunkPool) put(b []byte) {
+	if b == nil || cap(b) > chunkPoolMax {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) < chunkPoolFree {
+		p.free = append(p.free, b[:0])
 	}
 }

@@ -338,7 +338,10 @@ func (b *brokerFetcher) poke() {
 func (b *brokerFetcher) run() {
 	f := b.f
 	defer b.closeConn(nil)
-	var asked []*feed
+	var (
+		asked  []*feed
+		blocks []*sarama.FetchResponseBlock
+	)
 	for {
 		broker, req, n := b.request(asked[:0])
 		asked = n
@@ -362,9 +365,19 @@ func (b *brokerFetcher) run() {
 			b.evictAll()
 			continue
 		}
+		blocks = blocks[:0]
+		filled := 0
 		for _, fd := range asked {
-			b.handle(broker, fd, resp.GetBlock(fd.topic, fd.partition))
+			block := resp.GetBlock(fd.topic, fd.partition)
+			if block != nil && len(block.RecordsSet) > 0 {
+				filled++
+			}
+			blocks = append(blocks, block)
 		}
+		for i, fd := range asked {
+			b.handle(broker, fd, blocks[i], filled >= ownAt)
+		}
+		clear(blocks)
 	}
 }
 
@@ -433,15 +446,23 @@ func (b *brokerFetcher) evictAll() {
 	}
 }
 
+// ownAt partitions with records in one answer have their blocks copied
+// out of it (ownBytes).
+const ownAt = 8
+
 // handle takes a partition's answer: the block goes to its claim, or the
-// partition's error is acted on.
-func (b *brokerFetcher) handle(broker *sarama.Broker, fd *feed, block *sarama.FetchResponseBlock) {
+// partition's error is acted on. shared: the records of many partitions
+// came in the same answer.
+func (b *brokerFetcher) handle(broker *sarama.Broker, fd *feed, block *sarama.FetchResponseBlock, shared bool) {
 	f := b.f
 	if block == nil {
 		return // not in the answer: asked again next time
 	}
 	switch block.Err {
 	case sarama.ErrNoError:
+		if shared {
+			ownBytes(block)
+		}
 		b.deliver(fd, block)
 	case sarama.ErrOffsetOutOfRange:
 		b.resetOffset(fd, block)
@@ -547,6 +568,63 @@ func (b *brokerFetcher) resetOffset(fd *feed, block *sarama.FetchResponseBlock) 
 	f.log.Warnf("topic %q partition %d: offset %d is out of range (the log starts at %d, ends at %d); consuming from offset %d, as `offset` says",
 		fd.topic, fd.partition, fd.next, block.LogStartOffset, block.HighWaterMarkOffset, to)
 	fd.next = to
+}
+
+// ownBytes copies the keys, values and headers of a block's records into
+// one buffer of the block's own. Records point into the bytes of the
+// answer they came in, so an answer for many partitions stayed whole
+// while any of them still held a block from it: at 64 partitions those
+// answers were a third of the input's heap. The copy costs a few
+// nanoseconds a message, and more collections of a smaller heap: it is
+// made only for answers of ownAt partitions or more.
+func ownBytes(block *sarama.FetchResponseBlock) {
+	n := 0
+	eachRecordBytes(block, func(b *[]byte) { n += len(*b) })
+	buf := make([]byte, 0, n)
+	eachRecordBytes(block, func(b *[]byte) {
+		if *b != nil {
+			start := len(buf)
+			buf = append(buf, *b...)
+			*b = buf[start:len(buf):len(buf)]
+		}
+	})
+}
+
+// eachRecordBytes hands fn every byte slice of a block's records that
+// points into the answer: keys, values, header keys and values.
+func eachRecordBytes(block *sarama.FetchResponseBlock, fn func(*[]byte)) {
+	for _, rs := range block.RecordsSet {
+		switch {
+		case rs.RecordBatch != nil:
+			for _, rec := range rs.RecordBatch.Records {
+				fn(&rec.Key)
+				fn(&rec.Value)
+				for _, h := range rec.Headers {
+					fn(&h.Key)
+					fn(&h.Value)
+				}
+			}
+		case rs.MsgSet != nil:
+			// A compressed message keeps its compressed value beside
+			// the set it decompressed to.
+			for _, outer := range rs.MsgSet.Messages {
+				if outer == nil || outer.Msg == nil {
+					continue
+				}
+				fn(&outer.Msg.Key)
+				fn(&outer.Msg.Value)
+				if outer.Msg.Set == nil {
+					continue
+				}
+				for _, inner := range outer.Msg.Set.Messages {
+					if inner != nil && inner.Msg != nil {
+						fn(&inner.Msg.Key)
+						fn(&inner.Msg.Value)
+					}
+				}
+			}
+		}
+	}
 }
 
 // blockExtent reads a block's batches for the offset after them, whether

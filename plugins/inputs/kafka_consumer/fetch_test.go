@@ -208,3 +208,46 @@ func TestDeliverMovesTheOffset(t *testing.T) {
 		})
 	}
 }
+
+// A block copied out of its answer reads the same, and no longer
+// shares a byte with the answer; a nil key stays nil, an empty value
+// empty.
+func TestOwnBytes(t *testing.T) {
+	answer := []byte("k1v1hkhvv2v3legacy")
+	rec := func(key, value []byte, headers ...*sarama.RecordHeader) *sarama.Record {
+		return &sarama.Record{Key: key, Value: value, Headers: headers}
+	}
+	batch := &sarama.RecordBatch{Records: []*sarama.Record{
+		rec(answer[0:2], answer[2:4], &sarama.RecordHeader{Key: answer[4:6], Value: answer[6:8]}),
+		rec(nil, answer[8:10]),
+		rec(nil, answer[10:10]),
+		rec(nil, answer[10:12]),
+	}}
+	inner := &sarama.MessageBlock{Offset: 0, Msg: &sarama.Message{Value: answer[12:18]}}
+	compressed := &sarama.MessageBlock{Offset: 1, Msg: &sarama.Message{Value: answer[12:14], Set: &sarama.MessageSet{Messages: []*sarama.MessageBlock{inner}}}}
+	block := &sarama.FetchResponseBlock{RecordsSet: []*sarama.Records{
+		{RecordBatch: batch},
+		{MsgSet: &sarama.MessageSet{Messages: []*sarama.MessageBlock{compressed}}},
+	}}
+	var before []string
+	eachRecordBytes(block, func(b *[]byte) { before = append(before, fmt.Sprintf("%q", *b)) })
+
+	ownBytes(block)
+	for i := range answer {
+		answer[i] = '#'
+	}
+	var after []string
+	eachRecordBytes(block, func(b *[]byte) { after = append(after, fmt.Sprintf("%q", *b)) })
+	if fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("after the copy %v, want %v", after, before)
+	}
+	if batch.Records[1].Key != nil {
+		t.Errorf("a nil key became %q", batch.Records[1].Key)
+	}
+	if v := batch.Records[2].Value; v == nil || len(v) != 0 {
+		t.Errorf("an empty value became %#v", v)
+	}
+	if v := batch.Records[0].Value; cap(v) != len(v) {
+		t.Errorf("a copied value has room after it (cap %d, len %d): an append would write into the next", cap(v), len(v))
+	}
+}

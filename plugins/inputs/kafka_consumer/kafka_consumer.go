@@ -134,6 +134,7 @@ type KafkaConsumer struct {
 	regexps      []*regexp.Regexp
 	headerTags   map[string]bool
 	badMessages  execd.RateLimit
+	chunks       chunkPool
 	// missingTopics are the topics the brokers did not have at the last
 	// look (refreshTopics, one goroutine at a time).
 	missingTopics map[string]bool

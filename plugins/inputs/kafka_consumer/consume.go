@@ -408,15 +408,9 @@ func (h *handler) ConsumeClaim(session sarama.ConsumerGroupSession, claim sarama
 	// sarama's partition consumer stays paused; the fetcher reads the
 	// partition (fetch.go).
 	h.group.Pause(map[string][]int32{claim.Topic(): {claim.Partition()}})
-	// What it fetched before the pause is dropped as it comes, so that
-	// its answer is not held: the fetcher reads those offsets again.
-	go func() {
-		for range claim.Messages() {
-		}
-	}()
 	fd := h.fetch.add(claim.Topic(), claim.Partition(), claim.InitialOffset())
 	defer h.fetch.remove(fd)
-	return r.consumeFetched(fd)
+	return r.consumeFetched(fd, claim.Messages())
 }
 
 // claimRun is one claim's chunk: what it converted since its last write.
@@ -451,8 +445,12 @@ func (r *claimRun) consumeMessages(messages <-chan *sarama.ConsumerMessage) erro
 }
 
 // consumeFetched reads the fetcher's blocks; the chunk is written at a
-// block's end when no further block is waiting.
-func (r *claimRun) consumeFetched(fd *feed) error {
+// block's end when no further block is waiting. What sarama's paused
+// partition consumer fetched before the pause comes on paused and is
+// dropped, so that its answer is not held: the fetcher reads those
+// offsets again. (Dropped here rather than by a goroutine of its own: a
+// goroutine a partition is more stacks for every collection to scan.)
+func (r *claimRun) consumeFetched(fd *feed, paused <-chan *sarama.ConsumerMessage) error {
 	ctx := r.session.Context()
 	msg := &sarama.ConsumerMessage{Topic: fd.topic, Partition: fd.partition}
 	var (
@@ -463,6 +461,10 @@ func (r *claimRun) consumeFetched(fd *feed) error {
 		select {
 		case <-ctx.Done():
 			return r.finish()
+		case _, ok := <-paused:
+			if !ok {
+				paused = nil
+			}
 		case b := <-fd.blocks:
 			r.h.fetch.taken(fd)
 			eachMessage(b, msg, func(msg *sarama.ConsumerMessage) bool {

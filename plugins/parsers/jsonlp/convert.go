@@ -41,8 +41,10 @@ func (c *Converter) Append(dst, doc []byte, meta *Meta) (out []byte, lines int, 
 		}
 		buf = stringToBytes(res.Raw)
 	}
-	buf = bytes.TrimSpace(buf)
-	buf = bytes.TrimPrefix(buf, utf8BOM)
+	if !bracketed(buf) {
+		buf = bytes.TrimSpace(buf)
+		buf = bytes.TrimPrefix(buf, utf8BOM)
+	}
 	if len(buf) == 0 {
 		return dst, 0, nil
 	}
@@ -62,6 +64,16 @@ func (c *Converter) Append(dst, doc []byte, meta *Meta) (out []byte, lines int, 
 		return dst[:orig], 0, err
 	}
 	return out, lines, nil
+}
+
+// bracketed reports whether doc starts with '{' or '[' and ends with '}'
+// or ']': nothing to trim, which is nearly every message.
+func bracketed(doc []byte) bool {
+	if len(doc) < 2 {
+		return false
+	}
+	first, last := doc[0], doc[len(doc)-1]
+	return (first == '{' || first == '[') && (last == '}' || last == ']')
 }
 
 func (c *Converter) convert(dst, buf []byte, meta *Meta) ([]byte, int, error) {

@@ -453,6 +453,7 @@ func (r *claimRun) consumeMessages(messages <-chan *sarama.ConsumerMessage) erro
 func (r *claimRun) consumeFetched(fd *feed, paused <-chan *sarama.ConsumerMessage) error {
 	ctx := r.session.Context()
 	msg := &sarama.ConsumerMessage{Topic: fd.topic, Partition: fd.partition}
+	times := r.h.k.TimestampSource != "metric" || r.h.dead != nil
 	var (
 		more = true
 		err  error
@@ -467,7 +468,7 @@ func (r *claimRun) consumeFetched(fd *feed, paused <-chan *sarama.ConsumerMessag
 			}
 		case b := <-fd.blocks:
 			r.h.fetch.taken(fd)
-			eachMessage(b, msg, func(msg *sarama.ConsumerMessage) bool {
+			eachMessage(b, msg, times, func(msg *sarama.ConsumerMessage) bool {
 				more, err = r.take(ctx, msg, false)
 				return more
 			})

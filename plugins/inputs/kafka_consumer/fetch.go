@@ -683,8 +683,11 @@ func eachLegacyMessage(set *sarama.MessageSet, fn func(offset int64, outer, msg 
 }
 
 // eachMessage hands fn every message of a fetched block from b.from on,
-// in msg (reused: fn must not keep it); fn returning false stops.
-func eachMessage(b fetched, msg *sarama.ConsumerMessage, fn func(msg *sarama.ConsumerMessage) bool) {
+// in msg (reused: fn must not keep it); fn returning false stops. A
+// record's timestamps are set only with times: working them out is a
+// few percent of the per-message path, and only timestamp_source and
+// dead letters read them.
+func eachMessage(b fetched, msg *sarama.ConsumerMessage, times bool, fn func(msg *sarama.ConsumerMessage) bool) {
 	for _, rs := range b.block.RecordsSet {
 		switch {
 		case rs.RecordBatch != nil:
@@ -699,13 +702,15 @@ func eachMessage(b fetched, msg *sarama.ConsumerMessage, fn func(msg *sarama.Con
 				}
 				msg.Offset = offset
 				msg.Key, msg.Value, msg.Headers = rec.Key, rec.Value, rec.Headers
-				// As sarama's partition consumer sets them: a record
-				// batch has no block timestamp.
-				msg.Timestamp = batch.FirstTimestamp.Add(rec.TimestampDelta)
-				if batch.LogAppendTime {
-					msg.Timestamp = batch.MaxTimestamp
+				if times {
+					// As sarama's partition consumer sets them: a
+					// record batch has no block timestamp.
+					msg.Timestamp = batch.FirstTimestamp.Add(rec.TimestampDelta)
+					if batch.LogAppendTime {
+						msg.Timestamp = batch.MaxTimestamp
+					}
+					msg.BlockTimestamp = time.Time{}
 				}
-				msg.BlockTimestamp = time.Time{}
 				if !fn(msg) {
 					return
 				}

@@ -20,7 +20,7 @@ func recordBatch(first int64, values ...string) *sarama.Records {
 
 func offsetsOf(b fetched) (offsets []int64, values []string) {
 	var msg sarama.ConsumerMessage
-	eachMessage(b, &msg, func(m *sarama.ConsumerMessage) bool {
+	eachMessage(b, &msg, true, func(m *sarama.ConsumerMessage) bool {
 		offsets = append(offsets, m.Offset)
 		values = append(values, string(m.Value))
 		return true
@@ -78,7 +78,7 @@ func TestBlockWalkTimestamps(t *testing.T) {
 	block := &sarama.FetchResponseBlock{RecordsSet: []*sarama.Records{set}}
 	var got []time.Time
 	var msg sarama.ConsumerMessage
-	eachMessage(fetched{block: block}, &msg, func(m *sarama.ConsumerMessage) bool {
+	eachMessage(fetched{block: block}, &msg, true, func(m *sarama.ConsumerMessage) bool {
 		got = append(got, m.Timestamp)
 		if !m.BlockTimestamp.IsZero() {
 			t.Errorf("block timestamp %v", m.BlockTimestamp)
@@ -91,7 +91,7 @@ func TestBlockWalkTimestamps(t *testing.T) {
 	}
 	set.RecordBatch.LogAppendTime = true
 	set.RecordBatch.MaxTimestamp = first.Add(time.Hour)
-	eachMessage(fetched{block: block}, &msg, func(m *sarama.ConsumerMessage) bool {
+	eachMessage(fetched{block: block}, &msg, true, func(m *sarama.ConsumerMessage) bool {
 		if !m.Timestamp.Equal(first.Add(time.Hour)) {
 			t.Errorf("log-append time %v", m.Timestamp)
 		}
@@ -158,7 +158,7 @@ func BenchmarkFetchedBlock(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for done := 0; done < b.N; {
-		eachMessage(fetched{block: block}, msg, func(m *sarama.ConsumerMessage) bool {
+		eachMessage(fetched{block: block}, msg, false, func(m *sarama.ConsumerMessage) bool {
 			if err := c.append(m); err != nil {
 				b.Fatal(err)
 			}

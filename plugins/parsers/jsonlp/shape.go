@@ -89,6 +89,8 @@ func (c *Converter) appendShaped(dst, doc []byte, meta *Meta) (out []byte, ok bo
 			dst = append(dst, fieldHead...)
 			if canonical {
 				dst = append(dst, doc[i:end]...)
+			} else if j, ok := trimFractionZeros(doc[i:end]); ok {
+				dst = append(dst, doc[i:i+j]...)
 			} else {
 				v, err := strconv.ParseFloat(bytesToString(doc[i:end]), 64)
 				if err != nil {
@@ -147,6 +149,35 @@ func (c *Converter) appendShaped(dst, doc []byte, meta *Meta) (out []byte, ok bo
 	dst = append(dst, ' ')
 	dst = c.nanos.append(dst, ts.UnixNano())
 	return append(dst, '\n'), true
+}
+
+// trimFractionZeros returns the length of num (a valid JSON number)
+// without the trailing zeros of its fraction, and a '.' left bare, when
+// that text is what strconv.AppendFloat writes for the number: "5.0" is
+// written "5", "2.50" "2.5". Producers that format a fixed number of
+// decimals (Python's json.dumps of 5.0) make one number in ten such.
+func trimFractionZeros(num []byte) (int, bool) {
+	dot := -1
+	for k, b := range num {
+		switch b {
+		case '.':
+			dot = k
+		case 'e', 'E':
+			return 0, false
+		}
+	}
+	if dot < 0 {
+		return 0, false // an integer's zeros are its value's
+	}
+	j := len(num)
+	for j > dot+1 && num[j-1] == '0' {
+		j--
+	}
+	if j == dot+1 {
+		j = dot
+	}
+	end, canonical, err := scanNumber(num[:j], 0)
+	return j, err == nil && canonical && end == j
 }
 
 func literalAt(b byte) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand"
+	"strconv"
 	"testing"
 )
 
@@ -32,6 +33,9 @@ func TestShapeMatchesFullPath(t *testing.T) {
 		"same":                   first,
 		"other values":           `{"pressure":-0,"temperature":1e3,"visibility":80.20,"site":"s\u00e9","ok":false,"gone":"x"}`,
 		"spaces":                 " \t{ \"pressure\" : 5.1 ,\n\"temperature\":23.4,\"visibility\":80.2,\"site\":\"s1\",\"ok\":true,\"gone\":null }\r\n",
+		"fraction zeros":         `{"pressure":5.0,"temperature":-0.00,"visibility":80.20,"site":"s1","ok":true,"gone":null}`,
+		"fraction zeros, long":   `{"pressure":1234567890123456.0,"temperature":0.1234567890123450,"visibility":100000000000000000000.0,"site":"s1","ok":true,"gone":null}`,
+		"fraction zeros, exp":    `{"pressure":1.0e5,"temperature":10E0,"visibility":0.0,"site":"s1","ok":true,"gone":null}`,
 		"huge number":            `{"pressure":1e400,"temperature":23.4,"visibility":80.2,"site":"s1","ok":true,"gone":null}`,
 		"long number":            `{"pressure":9007199254740993,"temperature":0.1000000000000000055511151231257827,"visibility":80.2,"site":"s1","ok":true,"gone":null}`,
 		"bad number":             `{"pressure":05,"temperature":23.4,"visibility":80.2,"site":"s1","ok":true,"gone":null}`,
@@ -297,5 +301,39 @@ func nestedStream(t *testing.T, r *rand.Rand, warm *Converter, v variant, meta M
 	for d := 0; d < 6; d++ {
 		convertPair(t, warm, v.cfg, meta, tree.render(nil, values))
 		tree.mutate(r, len(values))
+	}
+}
+
+func TestTrimFractionZeros(t *testing.T) {
+	tests := []struct {
+		num  string
+		want string // "" when the trimmed text is not what AppendFloat writes
+	}{
+		{"5.0", "5"},
+		{"2.50", "2.5"},
+		{"-0.0", "-0"},
+		{"0.000", "0"},
+		{"0.0100", "0.01"},
+		{"100", ""},
+		{"100.5", "100.5"}, // nothing to trim
+		{"1.0e5", ""},
+		{"1234567890123456.0", ""},
+		{"0.12345678901234560", ""},
+	}
+	for _, tt := range tests {
+		j, ok := trimFractionZeros([]byte(tt.num))
+		got := ""
+		if ok {
+			got = tt.num[:j]
+		}
+		if got != tt.want {
+			t.Errorf("trimFractionZeros(%s) = %q, want %q", tt.num, got, tt.want)
+		}
+		if ok {
+			v, _ := strconv.ParseFloat(tt.num, 64)
+			if s := strconv.FormatFloat(v, 'f', -1, 64); s != got {
+				t.Errorf("%s: trimmed %q, AppendFloat writes %q", tt.num, got, s)
+			}
+		}
 	}
 }

@@ -251,3 +251,21 @@ func TestOwnBytes(t *testing.T) {
 		t.Errorf("a copied value has room after it (cap %d, len %d): an append would write into the next", cap(v), len(v))
 	}
 }
+
+// BenchmarkOwnBytes is the copy of a block out of an answer for many
+// partitions (16 KB of guide messages, as at 64 partitions). A message is
+// one op.
+func BenchmarkOwnBytes(b *testing.B) {
+	const perBlock = 250
+	values := make([]string, perBlock)
+	for i := range values {
+		values[i] = fmt.Sprintf(`{"pressure": %.1f, "temperature": %.1f, "visibility": %.1f}`, float64(i%100)/10, float64(i%400)/10, float64(i%900)/10)
+	}
+	set := recordBatch(0, values...)
+	block := &sarama.FetchResponseBlock{RecordsSet: []*sarama.Records{set}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += perBlock {
+		ownBytes(block)
+	}
+}

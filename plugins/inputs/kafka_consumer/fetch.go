@@ -580,42 +580,35 @@ func (b *brokerFetcher) resetOffset(fd *feed, block *sarama.FetchResponseBlock) 
 // BenchmarkFetchedBlock, in instructions), and more collections of a
 // smaller heap.
 func ownBytes(block *sarama.FetchResponseBlock) {
-	n, legacy := 0, false
+	n := 0
 	for _, rs := range block.RecordsSet {
-		if rs.RecordBatch == nil {
-			legacy = legacy || rs.MsgSet != nil
-			continue
-		}
-		for _, rec := range rs.RecordBatch.Records {
-			n += len(rec.Key) + len(rec.Value)
-			for _, h := range rec.Headers {
-				n += len(h.Key) + len(h.Value)
+		switch {
+		case rs.RecordBatch != nil:
+			for _, rec := range rs.RecordBatch.Records {
+				n += len(rec.Key) + len(rec.Value)
+				for _, h := range rec.Headers {
+					n += len(h.Key) + len(h.Value)
+				}
 			}
+		case rs.MsgSet != nil:
+			eachMessageSetBytes(rs.MsgSet, func(b *[]byte) { n += len(*b) })
 		}
-	}
-	if legacy {
-		eachRecordBytes(block, func(b *[]byte) {
-			if rs := *b; rs != nil {
-				n += len(rs)
-			}
-		})
 	}
 	buf := ownedBytes(make([]byte, 0, n))
 	for _, rs := range block.RecordsSet {
-		if rs.RecordBatch == nil {
-			continue
-		}
-		for _, rec := range rs.RecordBatch.Records {
-			rec.Key = buf.keep(rec.Key)
-			rec.Value = buf.keep(rec.Value)
-			for _, h := range rec.Headers {
-				h.Key = buf.keep(h.Key)
-				h.Value = buf.keep(h.Value)
+		switch {
+		case rs.RecordBatch != nil:
+			for _, rec := range rs.RecordBatch.Records {
+				rec.Key = buf.keep(rec.Key)
+				rec.Value = buf.keep(rec.Value)
+				for _, h := range rec.Headers {
+					h.Key = buf.keep(h.Key)
+					h.Value = buf.keep(h.Value)
+				}
 			}
+		case rs.MsgSet != nil:
+			eachMessageSetBytes(rs.MsgSet, func(b *[]byte) { *b = buf.keep(*b) })
 		}
-	}
-	if legacy {
-		eachRecordBytes(block, func(b *[]byte) { *b = buf.keep(*b) })
 	}
 }
 
@@ -633,38 +626,23 @@ func (o *ownedBytes) keep(b []byte) []byte {
 	return (*o)[start:len(*o):len(*o)]
 }
 
-// eachRecordBytes hands fn every byte slice of a block's records that
-// points into the answer: keys, values, header keys and values.
-func eachRecordBytes(block *sarama.FetchResponseBlock, fn func(*[]byte)) {
-	for _, rs := range block.RecordsSet {
-		switch {
-		case rs.RecordBatch != nil:
-			for _, rec := range rs.RecordBatch.Records {
-				fn(&rec.Key)
-				fn(&rec.Value)
-				for _, h := range rec.Headers {
-					fn(&h.Key)
-					fn(&h.Value)
-				}
-			}
-		case rs.MsgSet != nil:
-			// A compressed message keeps its compressed value beside
-			// the set it decompressed to.
-			for _, outer := range rs.MsgSet.Messages {
-				if outer == nil || outer.Msg == nil {
-					continue
-				}
-				fn(&outer.Msg.Key)
-				fn(&outer.Msg.Value)
-				if outer.Msg.Set == nil {
-					continue
-				}
-				for _, inner := range outer.Msg.Set.Messages {
-					if inner != nil && inner.Msg != nil {
-						fn(&inner.Msg.Key)
-						fn(&inner.Msg.Value)
-					}
-				}
+// eachMessageSetBytes hands fn every key and value of a message set
+// (before Kafka 0.11), which point into the answer. A compressed message
+// keeps its compressed value beside the set it decompressed to.
+func eachMessageSetBytes(set *sarama.MessageSet, fn func(*[]byte)) {
+	for _, outer := range set.Messages {
+		if outer == nil || outer.Msg == nil {
+			continue
+		}
+		fn(&outer.Msg.Key)
+		fn(&outer.Msg.Value)
+		if outer.Msg.Set == nil {
+			continue
+		}
+		for _, inner := range outer.Msg.Set.Messages {
+			if inner != nil && inner.Msg != nil {
+				fn(&inner.Msg.Key)
+				fn(&inner.Msg.Value)
 			}
 		}
 	}

@@ -209,6 +209,26 @@ func TestDeliverMovesTheOffset(t *testing.T) {
 	}
 }
 
+// eachRecordBytes hands fn every byte slice of a block's records that
+// points into the answer: keys, values, header keys and values.
+func eachRecordBytes(block *sarama.FetchResponseBlock, fn func(*[]byte)) {
+	for _, rs := range block.RecordsSet {
+		switch {
+		case rs.RecordBatch != nil:
+			for _, rec := range rs.RecordBatch.Records {
+				fn(&rec.Key)
+				fn(&rec.Value)
+				for _, h := range rec.Headers {
+					fn(&h.Key)
+					fn(&h.Value)
+				}
+			}
+		case rs.MsgSet != nil:
+			eachMessageSetBytes(rs.MsgSet, fn)
+		}
+	}
+}
+
 // A block copied out of its answer reads the same, and no longer
 // shares a byte with the answer; a nil key stays nil, an empty value
 // empty.

@@ -19,6 +19,13 @@ import (
 
 const binary = "telegraf-kafka-json"
 
+// memoryFloor is the input's soft memory limit while its live heap is
+// small (execd.SoftMemoryLimit). At one partition the runtime stays below
+// it. At 64, with the fetcher's copy of shared answers (ownAt), it took
+// the peak RSS from 43-44 to 39-40 MB for a few percent of CPU; 20 MiB
+// took 3 MB more off, for two thirds more CPU.
+const memoryFloor = 26 << 20
+
 func main() {
 	os.Exit(run())
 }
@@ -67,6 +74,10 @@ func run() int {
 	// other, and a second thread mostly spins at each hand-off, on cores
 	// Kafka and Telegraf share.
 	plugin.Log.Debugf("GOMAXPROCS %d", execd.LimitProcs(1))
+	if stopLimit, ok := execd.SoftMemoryLimit(memoryFloor); ok {
+		defer stopLimit()
+		plugin.Log.Debugf("soft memory limit %d MiB, raised as the live heap needs (GOMEMLIMIT unset)", memoryFloor>>20)
+	}
 	// Waiting for Telegraf to take lines, or for stdin's end, parks a
 	// goroutine rather than a thread.
 	stdout := execd.Pollable(os.Stdout)

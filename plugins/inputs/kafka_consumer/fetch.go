@@ -447,8 +447,11 @@ func (b *brokerFetcher) evictAll() {
 }
 
 // ownAt partitions with records in one answer have their blocks copied
-// out of it (ownBytes).
-const ownAt = 8
+// out of it (ownBytes). An answer for one partition goes with its block;
+// one for two or more would stay whole until the last of them is
+// converted: at 64 partitions most answers bring fewer than 8, and with 8
+// here the answers still held were 4 MB of the input's heap.
+const ownAt = 2
 
 // handle takes a partition's answer: the block goes to its claim, or the
 // partition's error is acted on. shared: the records of many partitions
@@ -575,9 +578,9 @@ func (b *brokerFetcher) resetOffset(fd *feed, block *sarama.FetchResponseBlock) 
 // answer they came in, so an answer for many partitions stayed whole
 // while any of them still held a block from it: at 64 partitions those
 // answers were a third of the input's heap. The copy is made only for
-// answers of ownAt partitions or more: BenchmarkOwnBytes takes about a
-// fifth of BenchmarkFetchedBlock's time a message (50 against 260 ns),
-// and a smaller heap is collected more often.
+// answers of ownAt partitions or more, so never at one partition:
+// BenchmarkOwnBytes takes about a fifth of BenchmarkFetchedBlock's time a
+// message (50 against 260 ns), and a smaller heap is collected more often.
 func ownBytes(block *sarama.FetchResponseBlock) {
 	n := 0
 	for _, rs := range block.RecordsSet {

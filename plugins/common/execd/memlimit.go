@@ -13,13 +13,13 @@ import (
 // Go's collector lets the heap grow to twice what was live at the last
 // collection (GOGC=100) and gives freed pages back to the system slowly.
 // A child that keeps little alive, while it allocates much, carries that
-// slack in its RSS: the input at 64 partitions had 9-10 MB live and 25 MB
-// of anonymous memory. A fixed GOMEMLIMIT trims the slack, but once the
+// slack in its RSS: the input at 64 partitions had about 10 MB live and
+// 25 MB of anonymous memory. A fixed GOMEMLIMIT trims the slack, but once the
 // live heap nears it (large messages, many partitions) the collector runs
 // back to back, up to half the CPU. So the limit set here is a floor that
 // rises with the live heap: after every collection it becomes at least
-// the runtime's memory besides the heap plus 1.5 times the live heap, and
-// the collector never runs more often than GOGC=50 would make it.
+// the runtime's memory besides the heap plus 1.5 times the live heap, so
+// the collector runs at most about as often as GOGC=50 would make it.
 
 // memorySamples are read after each collection, in this order.
 var memorySamples = [...]string{

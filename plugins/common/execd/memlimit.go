@@ -74,18 +74,22 @@ func limitFor(total, released, heap, live uint64, floor int64) int64 {
 	return floor
 }
 
-// arm resets the limit after the next collection: a finalizer runs once
-// the collector has found its object unreachable, so re-arming it from
-// the finalizer runs it once a cycle.
+// afterGC sets the limit for the collection that just ended and follows
+// the next one; false once stopped.
+func (g *memoryGovernor) afterGC() bool {
+	if g.stopped.Load() {
+		return false
+	}
+	debug.SetMemoryLimit(g.limit())
+	g.arm()
+	return true
+}
+
+// arm calls afterGC after the next collection: a finalizer runs once the
+// collector has found its object unreachable, so re-arming it from the
+// finalizer runs it once a cycle.
 func (g *memoryGovernor) arm() {
-	s := &gcSentinel{g: g}
-	runtime.SetFinalizer(s, func(s *gcSentinel) {
-		if s.g.stopped.Load() {
-			return
-		}
-		debug.SetMemoryLimit(s.g.limit())
-		s.g.arm()
-	})
+	runtime.SetFinalizer(&gcSentinel{g: g}, func(s *gcSentinel) { s.g.afterGC() })
 }
 
 // gcSentinel is the object whose finalizer follows the collections; it

@@ -77,16 +77,27 @@ func TestSoftMemoryLimitFollowsLiveHeap(t *testing.T) {
 	}
 	waitLimit("at least 96 MiB with 64 MiB live", func(l int64) bool { return l >= 96<<20 })
 	runtime.KeepAlive(live)
-	live = nil
 	waitLimit("the floor again", func(l int64) bool { return l == floor })
 
-	stop()
-	runtime.GC()
-	runtime.GC()
-	debug.SetMemoryLimit(math.MaxInt64)
-	runtime.GC()
-	time.Sleep(50 * time.Millisecond)
-	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
-		t.Errorf("limit set to %d after stop", got)
+}
+
+// Once stopped, the collections no longer move the limit.
+func TestMemoryGovernorStopped(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	g := newMemoryGovernor(16 << 20)
+	if !g.afterGC() {
+		t.Fatal("a running governor stopped following the collections")
+	}
+	if got := debug.SetMemoryLimit(-1); got < 16<<20 || got == math.MaxInt64 {
+		t.Fatalf("limit %d, want at least the floor", got)
+	}
+	g.stopped.Store(true)
+	const mark = 1 << 40
+	debug.SetMemoryLimit(mark)
+	if g.afterGC() {
+		t.Error("a stopped governor went on following the collections")
+	}
+	if got := debug.SetMemoryLimit(-1); got != mark {
+		t.Errorf("a stopped governor set the limit to %d", got)
 	}
 }

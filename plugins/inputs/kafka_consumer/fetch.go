@@ -449,13 +449,13 @@ func (b *brokerFetcher) evictAll() {
 // ownAt partitions with records in one answer have their blocks copied
 // out of it (ownBytes). An answer for one partition goes with its block;
 // one for two or more would stay whole until the last of them is
-// converted: at 64 partitions most answers bring fewer than 8, and with 8
-// here the answers still held were 4 MB of the input's heap.
+// converted: at 64 partitions, with 8 here, a heap profile had 4 MB of
+// answers still held, and hardly a copy.
 const ownAt = 2
 
 // handle takes a partition's answer: the block goes to its claim, or the
-// partition's error is acted on. shared: the records of many partitions
-// came in the same answer.
+// partition's error is acted on. shared: the records of ownAt partitions
+// or more came in the same answer.
 func (b *brokerFetcher) handle(broker *sarama.Broker, fd *feed, block *sarama.FetchResponseBlock, shared bool) {
 	f := b.f
 	if block == nil {

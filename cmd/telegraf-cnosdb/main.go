@@ -45,6 +45,14 @@ func run() int {
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := execd.StopContext(context.Background())
 	defer stop()
+	if _, ok := execd.ParentTelegraf(); ok {
+		// A Telegraf killed with SIGKILL sends no signal. Only Telegraf
+		// is watched: a shell that started this process in the
+		// background may exit while it imports a file.
+		var forget context.CancelFunc
+		ctx, forget = execd.WhileParentLives(ctx)
+		defer forget()
+	}
 	if n := execd.GrowPipe(os.Stdin); n > 0 {
 		plugin.Log.Debugf("stdin is a pipe of %d bytes", n)
 	}

@@ -198,3 +198,111 @@ func TestTestFlag(t *testing.T) {
 		t.Fatalf("-test wrote %v", got)
 	}
 }
+
+// A Telegraf killed with SIGKILL closes the child's stdin, but sends no
+// signal, and a child waiting for a free batch (CnosDB down,
+// max_buffered_bytes in use) is not reading stdin: it must see its parent
+// go, give up on what it holds after shutdown_timeout and exit, rather
+// than run on with no one to read its logs.
+func TestExitsWhenTelegrafKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs stock Telegraf")
+	}
+	for _, env := range []string{"TELEGRAF_OLD", "TELEGRAF_NEW"} {
+		t.Run(env, func(t *testing.T) {
+			telegraf := os.Getenv(env)
+			if telegraf == "" {
+				t.Skipf("%s not set (scripts/test.sh sets it)", env)
+			}
+			s, err := cnosdbtest.Start(cnosdbtest.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			s.Down()
+			dir := t.TempDir()
+			output := filepath.Join(dir, "cnosdb.conf")
+			if err := os.WriteFile(output, []byte(fmt.Sprintf("[[outputs.cnosdb]]\nurls = [%q]\nbatch_size_bytes = \"4KiB\"\nmax_buffered_bytes = \"8KiB\"\nshutdown_timeout = \"200ms\"\n", s.URL())), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			config := filepath.Join(dir, "telegraf.conf")
+			if err := os.WriteFile(config, []byte(fmt.Sprintf(`[agent]
+  interval = "1s"
+  flush_interval = "100ms"
+  omit_hostname = true
+[[inputs.execd]]
+  command = ["sh", "-c", "while :; do for i in 1 2 3 4 5 6 7 8 9 10; do echo m,host=h v=1i; done; sleep 0.001; done"]
+  data_format = "influx"
+  signal = "none"
+[[outputs.execd]]
+  command = [%q, "-config", %q]
+  data_format = "influx"
+`, os.Args[0], output)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			tg := exec.Command(telegraf, "--config", config)
+			tg.Env = append(os.Environ(), "TELEGRAF_CNOSDB_TEST_MAIN=1")
+			var log bytes.Buffer
+			tg.Stdout, tg.Stderr = &log, &log
+			if err := tg.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer tg.Process.Kill()
+			pid := childRunning(t, tg.Process.Pid, os.Args[0])
+			t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+			// CnosDB refuses, the 8 KiB fill up and the child stops
+			// reading stdin.
+			time.Sleep(2 * time.Second)
+			tg.Process.Kill()
+			tg.Wait() //nolint:errcheck // killed
+			deadline := time.Now().Add(10 * time.Second)
+			for alive(pid) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the output still runs 10 s after Telegraf was killed; Telegraf's log:\n%s", log.String())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// childRunning waits up to 30 s for a child of ppid running executable
+// and returns its PID.
+func childRunning(t *testing.T, ppid int, executable string) int {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			var pid, parent int
+			if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
+				continue
+			}
+			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			if err != nil {
+				continue
+			}
+			i := bytes.LastIndexByte(stat, ')')
+			if i < 0 {
+				continue
+			}
+			if _, err := fmt.Sscanf(string(stat[i+2:]), "%c %d", new(rune), &parent); err != nil || parent != ppid {
+				continue
+			}
+			if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe == executable {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no child %s of pid %d", executable, ppid)
+	return 0
+}
+
+// alive reports whether pid runs (a zombie has exited).
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i >= 0 && !strings.HasPrefix(strings.TrimSpace(string(stat[i+1:])), "Z")
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/delivery"
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/selfstat"
 )
 
@@ -50,11 +51,13 @@ const signalGrace = 4 * time.Second
 // Run reads line protocol from in and writes it to CnosDB until in ends,
 // then delivers what it holds and returns. Once ctx is done (SIGTERM) it
 // keeps reading until in ends, sending at once what it reads. It stops
-// trying shutdown_timeout after in ended, or min(shutdown_timeout, 4s)
-// after a signal that came first, and then logs a count of the lines it
-// could not deliver. Until then it keeps trying: a back-off wait ends when
-// stopping begins, and attempts follow every retry_initial_interval. What goes wrong with the data or with CnosDB is logged
-// and counted in stats, never returned: the error is for future use.
+// trying shutdown_timeout after in ended (or ctx ended with
+// execd.ErrParentExited), or min(shutdown_timeout, 4s) after a signal
+// that came first, and then logs a count of the lines it could not
+// deliver. Until then it keeps trying: a back-off wait ends when stopping
+// begins, and attempts follow every retry_initial_interval. What goes
+// wrong with the data or with CnosDB is logged and counted in stats,
+// never returned: the error is for future use.
 func (c *CnosDB) Run(ctx context.Context, in io.Reader, stats *Stats) error {
 	if stats == nil {
 		stats = &Stats{}
@@ -110,6 +113,14 @@ func (c *CnosDB) Run(ctx context.Context, in io.Reader, stats *Stats) error {
 			return nil
 		case <-ctxDone:
 			ctxDone = nil
+			if execd.ParentExited(ctx) {
+				// Telegraf died without a word (kill -9, the OOM killer):
+				// no signal follows, and a reader held back by
+				// max_buffered_bytes may never see stdin close.
+				c.Log.Warnf("Telegraf exited without stopping this process: delivering what is held, then stopping")
+				stopping("Telegraf exited", time.Duration(c.ShutdownTimeout))
+				continue
+			}
 			// Telegraf sends SIGTERM 5 s after closing stdin and SIGKILL 5 s
 			// later; a reader held back by max_buffered_bytes cannot have
 			// seen stdin close, so a signal leaves less time.

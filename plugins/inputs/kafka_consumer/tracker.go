@@ -32,12 +32,12 @@ const chunkFraction = 8
 // new metrics arrive, and drops that signal while a write is running: with
 // more than two batches waiting, or the input paused by its window while
 // a write runs, nothing moves until flush_interval. So the input keeps two
-// batches in Telegraf (a write going and one signal pending, never more),
-// and its markers never let the output hold them: acknowledgements come
-// at once. From 1.35.2 (its pull request 17246) Telegraf writes again
-// after a write while a batch is ready: four batches keep it from ever
-// waiting for the input (two cost about a tenth of the throughput there,
-// measured), and the output may hold markers for larger writes.
+// batches in Telegraf (a write going and one signal pending, never more).
+// From 1.35.2 (its pull request 17246) Telegraf writes again after a
+// write while a batch is ready: four batches keep it from ever waiting
+// for the input (two cost about a tenth of the throughput there,
+// measured). Either way the output may hold markers for larger writes
+// (holdLocked): it holds only what cannot make the input wait.
 func retriggersWrites(telegraf execd.TelegrafVersion, known bool) bool {
 	return known && telegraf.AtLeast(1, 35, 2)
 }
@@ -125,8 +125,8 @@ type tracker struct {
 	// assumed, or shared with busy inputs) and regained slowly as
 	// checkpoints are acknowledged, so replays cannot overflow it for ever.
 	insideLimit, fullInside int
-	// holdMarkers: Telegraf keeps lines moving while the input waits for
-	// acknowledgements, so markers may carry Hold.
+	// holdMarkers: the window leaves the output room to hold markers
+	// for larger writes (newTracker).
 	holdMarkers bool
 	// nudge asks Telegraf to flush (SIGUSR1): set for a Telegraf before
 	// 1.35.2, which can leave whole batches in its buffer until
@@ -164,8 +164,8 @@ func newTracker(k *KafkaConsumer, out io.Writer, stats *Stats, retriggers bool) 
 	// only in a full batch.
 	roomy := k.MaxUndeliveredMessages-t.fullInside >= 2*(k.MetricBatchSize+t.chunkMessages) &&
 		k.MaxUndeliveredMetrics-t.fullInside >= 2*(k.MetricBatchSize+t.chunkLines)
-	t.holdMarkers = retriggers && roomy
-	if retriggers && !roomy && k.DeliveryTracking != trackingOff {
+	t.holdMarkers = roomy
+	if !roomy && k.DeliveryTracking != trackingOff {
 		k.Log.Infof("max_undelivered_messages = %d and max_undelivered_metrics = %d leave the output no room to batch beyond Telegraf's: it writes to CnosDB at every pause (%d and %d or more would let it)",
 			k.MaxUndeliveredMessages, k.MaxUndeliveredMetrics,
 			t.fullInside+2*(k.MetricBatchSize+t.chunkMessages), t.fullInside+2*(k.MetricBatchSize+t.chunkLines))

@@ -771,9 +771,8 @@ func (f *trackerFixture) lastMarker() delivery.Marker {
 
 // Markers let the output hold them in a batch only while what the output
 // holds unacknowledged is under half its share of the window (the window
-// less the four batches Telegraf may hold), never while probing, and
-// never with a Telegraf that needs the input to keep writing to start its
-// next write (before 1.35.2).
+// less the batches Telegraf may hold: four, or two before 1.35.2), and
+// never while probing.
 func TestTrackerHoldsWhileTheOutputHasRoom(t *testing.T) {
 	f := newTrackerFixtureFor(t, true, trackingAuto, func(k *KafkaConsumer) {
 		k.MaxUndeliveredMessages = 140 // the output's share: 140 - 4*20 = 60
@@ -810,9 +809,11 @@ func TestTrackerHoldsWhileTheOutputHasRoom(t *testing.T) {
 			k.MaxUndeliveredMessages = 80
 			k.MetricBatchSize = 20
 		}),
-		"Telegraf before 1.35.2": newTrackerFixtureFor(t, false, trackingAuto, func(k *KafkaConsumer) {
+		// Before 1.35.2 two batches: a share of 140 - 2*40 = 60, but
+		// half of it does not take a batch and a chunk (40 + 20).
+		"two batches inside, no room": newTrackerFixtureFor(t, false, trackingAuto, func(k *KafkaConsumer) {
 			k.MaxUndeliveredMessages = 140
-			k.MetricBatchSize = 20
+			k.MetricBatchSize = 40
 		}),
 	} {
 		f.write(0, 10, 10, 10)
@@ -821,8 +822,24 @@ func TestTrackerHoldsWhileTheOutputHasRoom(t *testing.T) {
 		if m := f.lastMarker(); m.Hold {
 			t.Fatalf("%s: %+v held", name, m)
 		}
-		if name == "no share" {
-			f.wantLog("leave the output no room to batch", 1)
+		f.wantLog("leave the output no room to batch", 1)
+	}
+
+	// Telegraf before 1.35.2 keeps two batches: the output's share is
+	// 140 - 2*20 = 100, and it holds while it has under 50.
+	old := newTrackerFixtureFor(t, false, trackingAuto, func(k *KafkaConsumer) {
+		k.MaxUndeliveredMessages = 140
+		k.MetricBatchSize = 20
+	})
+	for i, want := range []bool{false, true, true, true, true, true, false} {
+		if i == 1 {
+			old.ack(1)
+		} else if i > 1 {
+			old.recv(uint64(i))
+		}
+		old.write(0, int64(10*(i+1)), 10, 10)
+		if m := old.lastMarker(); m.Seq != uint64(i+1) || m.Hold != want {
+			t.Fatalf("before 1.35.2, marker %d: %+v, want hold %v", i+1, m, want)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbtest"
+	"github.com/kafka-cnosdb/telegraf-execd/internal/proctest"
 )
 
 // The test binary doubles as telegraf-cnosdb, so the tests run the real
@@ -256,7 +257,7 @@ func TestExitsWhenTelegrafKilled(t *testing.T) {
 			tg.Process.Kill()
 			tg.Wait() //nolint:errcheck // killed
 			deadline := time.Now().Add(10 * time.Second)
-			for alive(pid) {
+			for proctest.Alive(pid) {
 				if time.Now().After(deadline) {
 					t.Fatalf("the output still runs 10 s after Telegraf was killed; Telegraf's log:\n%s", log.String())
 				}
@@ -266,43 +267,14 @@ func TestExitsWhenTelegrafKilled(t *testing.T) {
 	}
 }
 
-// childRunning waits up to 30 s for a child of ppid running executable
-// and returns its PID.
-func childRunning(t *testing.T, ppid int, executable string) int {
+// childRunning waits up to 30 s for a child of ppid started as argv0.
+func childRunning(t *testing.T, ppid int, argv0 string) int {
 	t.Helper()
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		entries, _ := os.ReadDir("/proc")
-		for _, e := range entries {
-			var pid, parent int
-			if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
-				continue
-			}
-			stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-			if err != nil {
-				continue
-			}
-			i := bytes.LastIndexByte(stat, ')')
-			if i < 0 {
-				continue
-			}
-			if _, err := fmt.Sscanf(string(stat[i+2:]), "%c %d", new(rune), &parent); err != nil || parent != ppid {
-				continue
-			}
-			if exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && exe == executable {
-				return pid
-			}
+		if pid, ok := proctest.Children(ppid)[filepath.Base(argv0)]; ok {
+			return pid
 		}
 	}
-	t.Fatalf("no child %s of pid %d", executable, ppid)
+	t.Fatalf("no child %s of pid %d", argv0, ppid)
 	return 0
-}
-
-// alive reports whether pid runs (a zombie has exited).
-func alive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	return i >= 0 && !strings.HasPrefix(strings.TrimSpace(string(stat[i+1:])), "Z")
 }

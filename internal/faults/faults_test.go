@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kafka-cnosdb/telegraf-execd/internal/proctest"
 )
 
 // rate is the producer's pace in the mid-stream scenarios: steady, well
@@ -323,10 +325,10 @@ func TestFaultTelegrafKilled(t *testing.T) {
 		// given up on what it holds (shutdown_timeout, 7 s).
 		deadline := time.Now().Add(40 * time.Second)
 		for name, pid := range children {
-			for processAlive(pid) && time.Now().Before(deadline) {
+			for proctest.Alive(pid) && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
 			}
-			if processAlive(pid) {
+			if proctest.Alive(pid) {
 				t.Errorf("child %s (pid %d) outlived a SIGKILLed telegraf by 40 s", name, pid)
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}

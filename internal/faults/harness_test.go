@@ -15,6 +15,7 @@ import (
 	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbreal"
 	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbtest"
 	"github.com/kafka-cnosdb/telegraf-execd/internal/kafkatest"
+	"github.com/kafka-cnosdb/telegraf-execd/internal/proctest"
 )
 
 // slow reports whether the full set with full durations runs (FAULTS_SLOW=1).
@@ -278,10 +279,10 @@ func (tg *telegraf) stop(t *testing.T) (orphans []int) {
 	// name and kill them so that nothing outlives the test.
 	deadline := time.Now().Add(2 * time.Second)
 	for _, pid := range children {
-		for processAlive(pid) && time.Now().Before(deadline) {
+		for proctest.Alive(pid) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if processAlive(pid) {
+		if proctest.Alive(pid) {
 			orphans = append(orphans, pid)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
@@ -304,7 +305,7 @@ func (tg *telegraf) kill(t *testing.T) {
 
 // children maps our binaries' names to their PIDs among Telegraf's children.
 func (tg *telegraf) children() map[string]int {
-	return childrenOf(tg.cmd.Process.Pid)
+	return proctest.Children(tg.cmd.Process.Pid)
 }
 
 // child waits up to 30 s for the named child to run and returns its PID.
@@ -320,52 +321,6 @@ func (tg *telegraf) child(t *testing.T, name string) int {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// childrenOf reads /proc for processes whose parent is ppid, keyed by the
-// base name of their argv[0].
-func childrenOf(ppid int) map[string]int {
-	out := map[string]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || pid <= 0 {
-			continue
-		}
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err != nil {
-			continue
-		}
-		// "pid (comm) state ppid ...": comm may hold spaces and parens.
-		i := bytes.LastIndexByte(stat, ')')
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(string(stat[i+1:]))
-		var parent int
-		if len(fields) < 2 || fields[0] == "Z" {
-			continue
-		}
-		if _, err := fmt.Sscan(fields[1], &parent); err != nil || parent != ppid {
-			continue
-		}
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil {
-			continue
-		}
-		argv0, _, _ := bytes.Cut(cmdline, []byte{0})
-		out[filepath.Base(string(argv0))] = pid
-	}
-	return out
-}
-
-func processAlive(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := bytes.LastIndexByte(stat, ')')
-	return i >= 0 && !strings.HasPrefix(strings.TrimSpace(string(stat[i+1:])), "Z")
 }
 
 // memoryKiB reads VmHWM (peak) and VmRSS (now) and the thread count of pid.

@@ -809,8 +809,8 @@ func TestTrackerHoldsWhileTheOutputHasRoom(t *testing.T) {
 			k.MaxUndeliveredMessages = 80
 			k.MetricBatchSize = 20
 		}),
-		// Before 1.35.2 two batches: a share of 140 - 2*40 = 60, but
-		// half of it does not take a batch and a chunk (40 + 20).
+		// Before 1.35.2 two batches: a share of 140 - 2*40 = 60, half
+		// of which does not take a batch and a chunk (40 + 17).
 		"two batches inside, no room": newTrackerFixtureFor(t, false, trackingAuto, func(k *KafkaConsumer) {
 			k.MaxUndeliveredMessages = 140
 			k.MetricBatchSize = 40
@@ -831,6 +831,8 @@ func TestTrackerHoldsWhileTheOutputHasRoom(t *testing.T) {
 		k.MaxUndeliveredMessages = 140
 		k.MetricBatchSize = 20
 	})
+	// Marker 1 while probing; 2 once 1 is acknowledged; then the output
+	// reports each read and holds 10 more before each next marker.
 	for i, want := range []bool{false, true, true, true, true, true, false} {
 		if i == 1 {
 			old.ack(1)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/parsers/jsonlp"
 )
 
@@ -83,7 +84,10 @@ type sinkStatus struct {
 // discardCmd is the ceiling run's output child: it only reads stdin and
 // throws it away. Counting newlines is the least it must do to say when
 // the last line arrived; it rewrites its status file every 100 ms and at
-// that moment.
+// that moment. It waits on Telegraf the way telegraf-cnosdb does (a 1 MiB
+// pipe, one thread, the paced reader): a plain reader is woken by each
+// of the one-metric writes of Telegraf before 1.28 and costs more than
+// our output there, so the run would be no bound.
 func discardCmd(args []string) error {
 	fs := flag.NewFlagSet("discard", flag.ContinueOnError)
 	expect := fs.Int64("expect", 0, "lines after which the run is complete")
@@ -96,10 +100,13 @@ func discardCmd(args []string) error {
 	}
 	var st sinkStatus
 	write := func() error { return writeJSONAtomic(*done, st) }
+	execd.GrowPipe(os.Stdin)
+	execd.LimitProcs(1)
+	stdin := execd.NewPacedReader(os.Stdin)
 	buf := make([]byte, 256<<10)
 	last := time.Now()
 	for {
-		n, err := os.Stdin.Read(buf)
+		n, err := stdin.Read(buf)
 		if n > 0 {
 			now := time.Now()
 			lines := int64(bytes.Count(buf[:n], []byte{'\n'}))

@@ -576,8 +576,10 @@ func (p *pipeline) storedCounts() map[int]int {
 		if err != nil && strings.Contains(err.Error(), "Resources exhausted") {
 			// CnosDB 2.3.0 gives every series a scan of its own, and a
 			// message here is a series (its n tag): a query over all of
-			// them asks for gigabytes. Counted by slices of n instead,
-			// with the time (a query of tags alone gives each series once).
+			// them asks its memory pool for gigabytes (scripts/cnosdb.sh
+			// makes that pool 1 TiB, so this is the fallback). Counted by
+			// slices of n instead, with the time (a query of tags alone
+			// gives each series once).
 			sliced, serr := p.countInSlices(r)
 			if serr == nil {
 				return sliced

@@ -31,10 +31,11 @@ var (
 // back, with no one left to read what it logs.
 func WhileParentLives(ctx context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancelCause(ctx)
+	stop := func() { cancel(context.Canceled) }
 	ppid := getppid()
 	if ppid <= 1 {
 		// Started by init, or orphaned already: nothing to watch.
-		return ctx, func() { cancel(context.Canceled) }
+		return ctx, stop
 	}
 	get, tick := getppid, time.NewTicker(parentPoll)
 	go func() {
@@ -51,7 +52,7 @@ func WhileParentLives(ctx context.Context) (context.Context, context.CancelFunc)
 			}
 		}
 	}()
-	return ctx, func() { cancel(context.Canceled) }
+	return ctx, stop
 }
 
 // ParentExited reports whether ctx ended because WhileParentLives saw the

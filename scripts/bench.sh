@@ -20,6 +20,10 @@
 #   --buffer-limit N     metric_buffer_limit of the default settings (default:
 #                        the message count, so that no run can drop a metric)
 #   --flush-interval D   flush_interval of the default settings (default 1s, sample.conf's)
+#   --execd-batch N      metric_batch_size of our [[outputs.execd]] block and the
+#                        ceiling's (default 5000, sample.conf's)
+#   --base-execd-batch N the same for ours-base (default: --execd-batch), to weigh
+#                        a batch size (--baseline HEAD) or a release with its own
 #   --no-bench-go        skip the Go benchmarks and benchstat
 #   --bench-count C      -count of the Go benchmarks (default 6)
 #   --partitions P       partitions of the pre-loaded topic (default 1, the guide's)
@@ -90,12 +94,14 @@ only=""
 cnosdb=test
 baseline=""
 stats_interval=10s
+execd_batch=5000
+base_execd_batch=""
 
 while (($#)); do
 	flag=$1 value=""
 	case $flag in
 	--*=*) value=${flag#*=} flag=${flag%%=*} ;;
-	--messages | --shape | --telegraf | --repeat | --buffer-limit | --flush-interval | --bench-count | --partitions | --out | --stall | --run-timeout | --only | --cnosdb | --baseline | --stats-interval)
+	--messages | --shape | --telegraf | --repeat | --buffer-limit | --flush-interval | --bench-count | --partitions | --out | --stall | --run-timeout | --only | --cnosdb | --baseline | --stats-interval | --execd-batch | --base-execd-batch)
 		(($# >= 2)) || usage_error "$flag needs a value"
 		value=$2
 		shift
@@ -123,6 +129,8 @@ while (($#)); do
 	--cnosdb) cnosdb=$value ;;
 	--baseline) baseline=$value ;;
 	--stats-interval) stats_interval=$value ;;
+	--execd-batch) execd_batch=$value ;;
+	--base-execd-batch) base_execd_batch=$value ;;
 	-h | --help) usage 0 ;;
 	*) usage_error "unknown flag: $flag" ;;
 	esac
@@ -132,7 +140,7 @@ done
 if [[ -z $messages ]]; then
 	if [[ $shape == guide ]]; then messages=300000; else messages=100000; fi
 fi
-for pair in "messages:$messages" "repeat:$repeat" "bench-count:$bench_count" "partitions:$partitions" \
+for pair in "messages:$messages" "repeat:$repeat" "bench-count:$bench_count" "partitions:$partitions" "execd-batch:$execd_batch" "base-execd-batch:${base_execd_batch:-$execd_batch}" \
 	"stall:$stall" "run-timeout:$run_timeout" "buffer-limit:${buffer_limit:-1}"; do
 	[[ ${pair#*:} =~ ^[1-9][0-9]*$ ]] || usage_error "--${pair%%:*} must be a positive whole number"
 done
@@ -254,6 +262,19 @@ execd_batch_format=""
 if [[ $telegraf_said =~ Telegraf\ 1\.([0-9]+)\. ]] && ((BASH_REMATCH[1] >= 28)); then
 	execd_batch_format="  use_batch_format = true"
 fi
+# The batches Telegraf hands telegraf-cnosdb, as sample.conf sets them on
+# its [[outputs.execd]] (the input reads them from Telegraf's config), and
+# the buffer sample.conf gives that output where the agent's is Telegraf's
+# default. The ceiling's child gets the same batches.
+# execd_settings BATCH: what our [[outputs.execd]] block adds.
+execd_settings() {
+	printf '  metric_batch_size = %s' "$1"
+	if $guide_defaults; then
+		printf '\n  metric_buffer_limit = 50000'
+	fi
+}
+base_execd_batch=${base_execd_batch:-$execd_batch}
+execd_output_settings=$(execd_settings "$execd_batch")
 say "    $telegraf_said: $telegraf_bin"
 say "    go build -o $BIN/ ./cmd/telegraf-kafka-json ./cmd/telegraf-cnosdb ./cmd/cnosdb-test-server ./cmd/pipeline-bench"
 (cd "$REPO" && GOWORK=off go build -o "$BIN/" ./cmd/telegraf-kafka-json ./cmd/telegraf-cnosdb \
@@ -367,10 +388,13 @@ else
 	# Stock reads at most max_undelivered_messages ahead of what its outputs
 	# delivered. Below metric_batch_size no batch ever fills, so every batch
 	# waits for flush_interval; 10 batches in flight keep the output busy.
+	# Ours keeps its default, sized by the batches Telegraf hands its output.
 	undelivered_line='  max_undelivered_messages = 10000'
 fi
 
-# kafka_block GROUP [EXTRA]: the guide's block with what a benchmark needs.
+# kafka_block GROUP [EXTRA]: the guide's block with what a benchmark needs;
+# stock's window (undelivered_line) unless kafka_window is empty.
+kafka_window=stock
 kafka_block() {
 	cat <<EOF
 [[inputs.kafka_consumer]]
@@ -381,7 +405,7 @@ kafka_block() {
   version = "2.1.0"
   consumer_group = $(toml_string "$1")
   offset = "oldest"
-${undelivered_line}${2:+
+${kafka_window:+${undelivered_line}}${2:+
 $2}
 EOF
 }
@@ -417,8 +441,11 @@ EOF
 		} >"$run_conf"
 		;;
 	ours | ours-noloop | ours-stats | ours-base | input-alone | output-alone)
-		local extra="" stats="" bin=$BIN
-		[[ $scenario == ours-base ]] && bin=$BIN/base
+		local extra="" stats="" bin=$BIN execd_block=$execd_output_settings batch=$execd_batch
+		if [[ $scenario == ours-base ]]; then
+			bin=$BIN/base batch=$base_execd_batch
+			execd_block=$(execd_settings "$batch")
+		fi
 		if $noloop && [[ $scenario == ours-noloop || $scenario == input-alone ]]; then
 			extra='  delivery_tracking = "off"'
 		fi
@@ -426,7 +453,9 @@ EOF
 			stats="  stats_interval = \"$stats_interval\""
 			extra=$stats
 		fi
-		kafka_block "$run_group" "$extra" >"$dir/kafka-json.conf"
+		# The base build may not read the batch from Telegraf's config.
+		[[ $scenario == ours-base ]] && extra+=$'\n'"  metric_batch_size = $batch"
+		kafka_window="" kafka_block "$run_group" "$extra" >"$dir/kafka-json.conf"
 		cat >"$dir/cnosdb.conf" <<EOF
 ## Where the guide's [[outputs.http]] wrote, as the README's migration table says.
 [[outputs.cnosdb]]
@@ -449,6 +478,7 @@ EOF
   command = [$(toml_string "$bin/telegraf-cnosdb"), "-config", $(toml_string "$dir/cnosdb.conf")]
   data_format = "influx"
   restart_delay = "0s"
+$execd_block
 $execd_batch_format
 EOF
 		} >"$run_conf"
@@ -468,6 +498,7 @@ EOF
 [[outputs.execd]]
   command = [$(toml_string "$PB"), "discard", "-expect", "$messages", "-done", $(toml_string "$run_sink")]
   data_format = "influx"
+$execd_output_settings
 $execd_batch_format
 EOF
 		} >"$run_conf"
@@ -483,8 +514,11 @@ step "5. Settings ($settings_name), identical for every Telegraf run"
 	say "## agent (every Telegraf run)"
 	say "$agent_block"
 	say ""
-	say "## stock: kafka_consumer block (ours reads the same block from its -config file)"
+	say "## stock: kafka_consumer block (ours reads the same block from its -config file, without max_undelivered_messages)"
 	kafka_block "<fresh group per run>"
+	say ""
+	say "## ours and the ceiling: what [[outputs.execd]] adds"
+	say "$execd_output_settings"
 } >"$RESULTS/settings.txt"
 sed 's/^/    /' "$RESULTS/settings.txt"
 say "    full configs of every run: $CONF/"

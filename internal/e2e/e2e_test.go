@@ -113,8 +113,9 @@ func (tg *telegraf) stop(t *testing.T) {
 	tg.done = nil
 }
 
-// execdBlocks runs our two children as the README tells users to: with
-// use_batch_format on the output where Telegraf has it (1.28 and later).
+// execdBlocks runs our two children as the README tells users to: batches
+// of 5,000 to the output, whose size the input reads from this config, and
+// use_batch_format where Telegraf has it (1.28 and later).
 func execdBlocks(t *testing.T, telegrafBinary, input, inputConf, output, outputConf string) string {
 	t.Helper()
 	batchFormat := ""
@@ -129,6 +130,8 @@ func execdBlocks(t *testing.T, telegrafBinary, input, inputConf, output, outputC
 [[outputs.execd]]
   command = [%q, "-config", %q]
   data_format = "influx"
+  metric_batch_size = 5000
+  metric_buffer_limit = 50000
 %s`, input, inputConf, output, outputConf, batchFormat)
 }
 

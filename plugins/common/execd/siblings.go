@@ -149,7 +149,17 @@ type Output struct {
 	Command []string
 	// NameDrop and NamePass are its measurement filters.
 	NameDrop, NamePass []string
+	// BatchSize and BufferLimit are the metric_batch_size and
+	// metric_buffer_limit Telegraf applies to it: its own, else the
+	// agent's, else Telegraf's defaults.
+	BatchSize, BufferLimit int
 }
+
+// Telegraf's defaults for metric_batch_size and metric_buffer_limit.
+const (
+	DefaultBatchSize   = 1000
+	DefaultBufferLimit = 10000
+)
 
 // Name says which output this is in a log line.
 func (o Output) Name() string {
@@ -182,6 +192,9 @@ func (o Output) Passes(measurement string) bool {
 func Outputs(files []string) ([]Output, error) {
 	var outputs []Output
 	var errs []error
+	// Telegraf applies each file's [agent] table in turn: the last file
+	// that sets an option wins, for the outputs of every file.
+	batch, buffer := DefaultBatchSize, DefaultBufferLimit
 	for _, file := range files {
 		text, err := os.ReadFile(file)
 		if err != nil {
@@ -189,12 +202,15 @@ func Outputs(files []string) ([]Output, error) {
 			continue
 		}
 		var doc struct {
+			Agent   map[string]any              `toml:"agent"`
 			Outputs map[string][]map[string]any `toml:"outputs"`
 		}
 		if _, err := toml.Decode(ExpandEnv(string(text)), &doc); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", file, err))
 			continue
 		}
+		batch = positiveInt(doc.Agent["metric_batch_size"], batch)
+		buffer = positiveInt(doc.Agent["metric_buffer_limit"], buffer)
 		kinds := make([]string, 0, len(doc.Outputs))
 		for kind := range doc.Outputs {
 			kinds = append(kinds, kind)
@@ -204,6 +220,8 @@ func Outputs(files []string) ([]Output, error) {
 			for _, table := range doc.Outputs[kind] {
 				o := Output{Kind: kind, File: file, NameDrop: stringList(table["namedrop"]), NamePass: stringList(table["namepass"])}
 				o.Alias, _ = table["alias"].(string)
+				o.BatchSize = positiveInt(table["metric_batch_size"], 0)
+				o.BufferLimit = positiveInt(table["metric_buffer_limit"], 0)
 				if kind == "execd" {
 					o.Command = stringList(table["command"])
 				}
@@ -211,7 +229,24 @@ func Outputs(files []string) ([]Output, error) {
 			}
 		}
 	}
+	for i := range outputs {
+		if outputs[i].BatchSize == 0 {
+			outputs[i].BatchSize = batch
+		}
+		if outputs[i].BufferLimit == 0 {
+			outputs[i].BufferLimit = buffer
+		}
+	}
 	return outputs, errors.Join(errs...)
+}
+
+// positiveInt is a TOML integer when it is one above zero, else def:
+// Telegraf too takes zero for unset.
+func positiveInt(v any, def int) int {
+	if n, ok := v.(int64); ok && n > 0 {
+		return int(n)
+	}
+	return def
 }
 
 func stringList(v any) []string {

@@ -91,6 +91,62 @@ func TestOutputsAndFilters(t *testing.T) {
 	}
 }
 
+func TestOutputsBatchAndBuffer(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, []byte(text), 0o600)
+		return path
+	}
+	defaults := write("defaults.conf", "[[outputs.discard]]\n")
+	tests := []struct {
+		name       string
+		files      []string
+		batch, buf int
+	}{
+		{"Telegraf's defaults", []string{defaults}, 1000, 10000},
+		{"the agent's", []string{write("agent.conf", `
+[agent]
+  metric_batch_size = 2000
+  metric_buffer_limit = 30000
+[[outputs.execd]]
+  command = ["telegraf-cnosdb"]
+`)}, 2000, 30000},
+		{"the output's own win", []string{write("own.conf", `
+[agent]
+  metric_batch_size = 2000
+[[outputs.execd]]
+  command = ["telegraf-cnosdb"]
+  metric_batch_size = 5000
+  metric_buffer_limit = 50000
+`)}, 5000, 50000},
+		{"zero is unset", []string{write("zero.conf", `
+[agent]
+  metric_batch_size = 0
+[[outputs.execd]]
+  metric_buffer_limit = 0
+`)}, 1000, 10000},
+		// Telegraf applies each file's [agent] in turn, the last wins,
+		// whichever file holds the output.
+		{"a later file's agent", []string{write("first.conf", "[agent]\n  metric_batch_size = 3000\n[[outputs.execd]]\n"),
+			write("second.conf", "[agent]\n  metric_batch_size = 4000\n")}, 4000, 10000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			outputs, err := Outputs(tt.files)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(outputs) != 1 {
+				t.Fatalf("outputs %v, want one", outputs)
+			}
+			if o := outputs[0]; o.BatchSize != tt.batch || o.BufferLimit != tt.buf {
+				t.Fatalf("batch %d, buffer %d; want %d, %d", o.BatchSize, o.BufferLimit, tt.batch, tt.buf)
+			}
+		})
+	}
+}
+
 func TestConfigFilesFromCommandLine(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("needs /proc")

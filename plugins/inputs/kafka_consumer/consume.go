@@ -96,6 +96,11 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 	}
 	if isTelegraf {
 		k.chooseTracking(telegraf)
+		if k.DeliveryTracking != trackingOff {
+			outputs := k.parentOutputs(telegraf)
+			k.warnUnfilteredOutputs(outputs)
+			k.adoptTelegrafBatch(outputs)
+		}
 	}
 	t := newTracker(k, stdout, stats, retriggers)
 	if isTelegraf {

@@ -135,6 +135,12 @@ type KafkaConsumer struct {
 	headerTags   map[string]bool
 	badMessages  execd.RateLimit
 	chunks       chunkPool
+	// windowDefaults: the options left to their defaults, which grow
+	// with a Telegraf batch read from its config (adoptTelegrafBatch).
+	windowDefaults struct{ messages, metrics, batch bool }
+	// telegrafBuffer is the metric_buffer_limit Telegraf's config gives
+	// telegraf-cnosdb's output, 0 when unknown.
+	telegrafBuffer int
 	// missingTopics are the topics the brokers did not have at the last
 	// look (refreshTopics, one goroutine at a time).
 	missingTopics map[string]bool
@@ -175,6 +181,9 @@ func (k *KafkaConsumer) Init() error {
 	if k.MaxUndeliveredMessages < 0 {
 		return fmt.Errorf("max_undelivered_messages: must not be negative, got %d", k.MaxUndeliveredMessages)
 	}
+	k.windowDefaults.messages = k.MaxUndeliveredMessages == 0
+	k.windowDefaults.metrics = k.MaxUndeliveredMetrics == 0
+	k.windowDefaults.batch = k.MetricBatchSize == 0
 	if k.MaxUndeliveredMessages == 0 {
 		k.MaxUndeliveredMessages = defaultMaxUndeliveredMessages
 	}
@@ -196,10 +205,6 @@ func (k *KafkaConsumer) Init() error {
 	case trackingAuto, trackingRequired, trackingOff:
 	default:
 		return fmt.Errorf("delivery_tracking: %q is not one of auto, required, off", k.DeliveryTracking)
-	}
-	if k.DeliveryTracking != trackingOff && k.MaxUndeliveredMessages < 2*k.MetricBatchSize {
-		k.Log.Warnf("max_undelivered_messages = %d is less than twice metric_batch_size (%d): Telegraf flushes full batches at once and the rest only every flush_interval, so with this window most batches wait for it; raise it to %d or more",
-			k.MaxUndeliveredMessages, k.MetricBatchSize, 2*k.MetricBatchSize)
 	}
 	if k.DeliveryTimeout < 0 {
 		return fmt.Errorf("delivery_timeout: must not be negative, got %s", time.Duration(k.DeliveryTimeout))

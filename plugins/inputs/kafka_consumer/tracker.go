@@ -32,15 +32,38 @@ const chunkFraction = 8
 // new metrics arrive, and drops that signal while a write is running: with
 // more than two batches waiting, or the input paused by its window while
 // a write runs, nothing moves until flush_interval. So the input keeps two
-// batches in Telegraf (a write going and one signal pending, never more).
+// batches in Telegraf (a write going and one signal pending, never more),
+// and Telegraf writes on only if the next batch is in before a write
+// ends: the larger the batches, the longer acknowledgements may take on
+// the way (sample.conf's 5,000 for telegraf-cnosdb's output, measured).
 // From 1.35.2 (its pull request 17246) Telegraf writes again after a
-// write while a batch is ready: four batches keep it from ever waiting
-// for the input (two cost about a tenth of the throughput there,
-// measured). Either way the output may hold markers for larger writes
-// (holdLocked): it holds only what cannot make the input wait.
+// write while a batch is ready, and any amount inside works: four
+// batches of 1,000 keep it from ever waiting for the input (two cost
+// about a tenth of the throughput there), two of 5,000 too. Either way
+// the output may hold markers for larger writes (holdLocked): it holds
+// only what cannot make the input wait.
 func retriggersWrites(telegraf execd.TelegrafVersion, known bool) bool {
 	return known && telegraf.AtLeast(1, 35, 2)
 }
+
+// insideFor is how many metrics the input keeps inside Telegraf for
+// batches of batch (retriggersWrites), within Telegraf's buffer for the
+// output (0: unknown) less a batch, for other inputs' metrics and the
+// self-metrics: an overflow there costs a replay.
+func insideFor(batch, buffer int, retriggers bool) int {
+	inside := 2 * batch
+	if retriggers {
+		inside = max(2*batch, min(4*batch, retriggerInside))
+	}
+	if buffer > 0 && inside > buffer-batch {
+		inside = max(batch, buffer-batch)
+	}
+	return inside
+}
+
+// retriggerInside bounds the batches beyond two kept inside a Telegraf
+// that retriggers writes.
+const retriggerInside = 10000
 
 // Short checkpoints (lines lost before them) are replayed, unless the
 // same messages come up short this many replays in a row with no
@@ -152,9 +175,14 @@ type tracker struct {
 // Telegraf writes again while a batch is ready (retriggersWrites).
 func newTracker(k *KafkaConsumer, out io.Writer, stats *Stats, retriggers bool) *tracker {
 	t := &tracker{k: k, stats: stats, out: out, nextSeq: 1, room: make(chan struct{})}
-	t.fullInside = 2 * k.MetricBatchSize
-	if retriggers {
-		t.fullInside = 4 * k.MetricBatchSize
+	t.fullInside = insideFor(k.MetricBatchSize, k.telegrafBuffer, retriggers)
+	if want := insideFor(k.MetricBatchSize, 0, retriggers); t.fullInside < want && k.DeliveryTracking != trackingOff {
+		k.Log.Warnf("Telegraf's metric_buffer_limit for telegraf-cnosdb's output (%d) leaves room for %d of this input's metrics, not the %d that keep Telegraf writing: raise it to %d or more on that [[outputs.execd]] table",
+			k.telegrafBuffer, t.fullInside, want, want+k.MetricBatchSize)
+	}
+	if k.DeliveryTracking != trackingOff && k.MaxUndeliveredMessages < 2*k.MetricBatchSize {
+		k.Log.Warnf("max_undelivered_messages = %d is less than twice metric_batch_size (%d): Telegraf flushes full batches at once and the rest only every flush_interval, so with this window most batches wait for it; raise it to %d or more",
+			k.MaxUndeliveredMessages, k.MetricBatchSize, 2*k.MetricBatchSize)
 	}
 	t.insideLimit = t.fullInside
 	t.chunkMessages = max(1, min(k.MaxUndeliveredMessages/chunkFraction, k.MetricBatchSize/2))

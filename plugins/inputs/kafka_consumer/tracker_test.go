@@ -867,6 +867,34 @@ func TestTrackerBatchesInsideByTelegrafRelease(t *testing.T) {
 	}
 }
 
+// How much sits inside Telegraf: two batches before 1.35.2, whatever
+// their size (more would lose batch signals); four later, up to
+// retriggerInside beyond two; never more than Telegraf's buffer for the
+// output holds beside a batch of other metrics.
+func TestInsideFor(t *testing.T) {
+	for _, tt := range []struct {
+		batch, buffer int
+		retriggers    bool
+		want          int
+	}{
+		{1000, 0, false, 2000},
+		{5000, 0, false, 10000},
+		{1000, 0, true, 4000},
+		{2500, 0, true, 10000},
+		{5000, 0, true, 10000},
+		{10000, 0, true, 20000},
+		{20, 0, true, 80},
+		{1000, 10000, true, 4000},   // Telegraf's default buffer holds four
+		{5000, 50000, false, 10000}, // sample.conf's
+		{5000, 10000, false, 5000},  // the default buffer: one batch and room for others
+		{5000, 6000, false, 5000},   // never below a batch, or no batch would fill
+	} {
+		if got := insideFor(tt.batch, tt.buffer, tt.retriggers); got != tt.want {
+			t.Errorf("insideFor(%d, %d, %v) = %d, want %d", tt.batch, tt.buffer, tt.retriggers, got, tt.want)
+		}
+	}
+}
+
 // An input paused with lines still unread in Telegraf asks it to flush once
 // nothing happened for nudgeAfter, once per pause (Telegraf can sit on
 // them until flush_interval: before 1.35.2 after a lost batch signal, on
@@ -931,5 +959,22 @@ func TestTrackerNudgesTelegrafThatHoldsItsLines(t *testing.T) {
 				t.Fatalf("%d pauses counted, want 1", got)
 			}
 		})
+	}
+}
+
+// A buffer too small for what the input would keep inside Telegraf caps
+// it, and the log names the option and what would do.
+func TestTrackerWarnsOfASmallTelegrafBuffer(t *testing.T) {
+	f := newTrackerFixture(t, trackingAuto, func(k *KafkaConsumer) {
+		k.MetricBatchSize = 5000
+		k.MaxUndeliveredMessages = 25000
+		k.MaxUndeliveredMetrics = 50000
+		k.telegrafBuffer = 10000
+	})
+	if f.tr.fullInside != 5000 {
+		t.Fatalf("inside %d, want one batch (5000)", f.tr.fullInside)
+	}
+	if want := "raise it to 15000 or more on that [[outputs.execd]] table"; !strings.Contains(f.log.String(), want) {
+		t.Fatalf("log %q lacks %q", f.log.String(), want)
 	}
 }

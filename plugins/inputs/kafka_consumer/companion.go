@@ -1,6 +1,7 @@
 package kafka_consumer //nolint:revive,stylecheck // named after the Telegraf plugin it replaces
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
 	"time"
@@ -55,19 +56,14 @@ func findCompanion(parent execd.Parent) (bool, error) {
 	}
 }
 
-// parentOutputs reads the [[outputs.*]] tables of the parent's config;
-// nil when it cannot be read.
-func (k *KafkaConsumer) parentOutputs(parent execd.Parent) []execd.Output {
+// parentOutputs reads the [[outputs.*]] tables of the parent's config,
+// and what could not be read.
+func parentOutputs(parent execd.Parent) ([]execd.Output, error) {
 	files, err := parent.ConfigFiles()
 	if err != nil {
-		k.Log.Debugf("reading Telegraf's command line: %v", err)
-		return nil
+		return nil, fmt.Errorf("reading Telegraf's command line: %w", err)
 	}
-	outputs, err := execd.Outputs(files)
-	if err != nil {
-		k.Log.Debugf("reading Telegraf's config: %v", err)
-	}
-	return outputs
+	return execd.Outputs(files)
 }
 
 // warnUnfilteredOutputs names each output of the parent's config, other
@@ -92,7 +88,9 @@ const windowBatches = 5
 // metric_batch_size of its own that disagrees would stall the loop (too
 // small: Telegraf drops its batch signals; too large: no batch ever
 // fills). Windows left to their defaults grow to windowBatches batches.
-func (k *KafkaConsumer) adoptTelegrafBatch(outputs []execd.Output) {
+// readErr says what of Telegraf's config could not be read: when the
+// table is not found, the size assumed may be wrong, which the log says.
+func (k *KafkaConsumer) adoptTelegrafBatch(outputs []execd.Output, readErr error) {
 	var found []execd.Output
 	for _, o := range outputs {
 		if isCompanion(o) {
@@ -100,11 +98,17 @@ func (k *KafkaConsumer) adoptTelegrafBatch(outputs []execd.Output) {
 		}
 	}
 	if len(found) == 0 {
-		if !k.windowDefaults.batch {
-			return
+		switch {
+		case readErr != nil:
+			k.Log.Warnf("telegraf-cnosdb's [[outputs.execd]] is not in what could be read of Telegraf's config (%v): assuming it gets batches of metric_batch_size = %d; set metric_batch_size to that table's (or the agent's) if it differs, or the loop stalls",
+				readErr, k.MetricBatchSize)
+		default:
+			k.Log.Debugf("telegraf-cnosdb's [[outputs.execd]] is not in Telegraf's config: assuming metric_batch_size = %d", k.MetricBatchSize)
 		}
-		k.Log.Debugf("telegraf-cnosdb's [[outputs.execd]] is not in Telegraf's config as read: assuming metric_batch_size = %d", k.MetricBatchSize)
 		return
+	}
+	if readErr != nil {
+		k.Log.Debugf("reading Telegraf's config: %v", readErr)
 	}
 	o := found[0]
 	if len(found) > 1 {

@@ -97,9 +97,9 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 	if isTelegraf {
 		k.chooseTracking(telegraf)
 		if k.DeliveryTracking != trackingOff {
-			outputs := k.parentOutputs(telegraf)
+			outputs, err := parentOutputs(telegraf)
 			k.warnUnfilteredOutputs(outputs)
-			k.adoptTelegrafBatch(outputs)
+			k.adoptTelegrafBatch(outputs, err)
 		}
 	}
 	t := newTracker(k, stdout, stats, retriggers)

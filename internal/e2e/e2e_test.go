@@ -113,10 +113,22 @@ func (tg *telegraf) stop(t *testing.T) {
 	tg.done = nil
 }
 
-// execdBlocks runs our two children as the README tells users to: batches
-// of 5,000 to the output, whose size the input reads from this config, and
-// use_batch_format where Telegraf has it (1.28 and later).
+// sampleExecdOutput is what sample.conf adds to telegraf-cnosdb's
+// [[outputs.execd]]: batches of 5,000, whose size the input reads from
+// Telegraf's config, and room for them.
+const sampleExecdOutput = "  metric_batch_size = 5000\n  metric_buffer_limit = 50000\n"
+
+// execdBlocks runs our two children as the README tells users to:
+// sample.conf's batches, and use_batch_format where Telegraf has it (1.28
+// and later).
 func execdBlocks(t *testing.T, telegrafBinary, input, inputConf, output, outputConf string) string {
+	t.Helper()
+	return execdBlocksWith(t, telegrafBinary, input, inputConf, output, outputConf, sampleExecdOutput)
+}
+
+// execdBlocksWith is execdBlocks with outputSettings instead of
+// sample.conf's for the output's block.
+func execdBlocksWith(t *testing.T, telegrafBinary, input, inputConf, output, outputConf, outputSettings string) string {
 	t.Helper()
 	batchFormat := ""
 	if minor := telegrafMinor(t, telegrafBinary); minor >= 28 {
@@ -130,9 +142,7 @@ func execdBlocks(t *testing.T, telegrafBinary, input, inputConf, output, outputC
 [[outputs.execd]]
   command = [%q, "-config", %q]
   data_format = "influx"
-  metric_batch_size = 5000
-  metric_buffer_limit = 50000
-%s`, input, inputConf, output, outputConf, batchFormat)
+%s%s`, input, inputConf, output, outputConf, outputSettings, batchFormat)
 }
 
 var telegrafVersionRE = regexp.MustCompile(`Telegraf 1\.(\d+)\.`)
@@ -242,7 +252,13 @@ func checkGuidePipeline(t *testing.T, binary string, be backend) {
 	if len(seen) != n || len(rows) != n {
 		t.Fatalf("%d rows, %d distinct messages, want %d", len(rows), len(seen), n)
 	}
-	if log := tg.log.String(); strings.Contains(log, "E! [inputs.execd]") && strings.Contains(log, "skipping message") {
+	log := tg.log.String()
+	if strings.Contains(log, "E! [inputs.execd]") && strings.Contains(log, "skipping message") {
 		t.Fatalf("unexpected errors in telegraf log:\n%s", log)
+	}
+	// The input took sample.conf's batches of 5000 from Telegraf's
+	// config: two inside Telegraf, a window of five.
+	if want := "at most 25000 messages and 50000 metrics unacknowledged, 10000 inside Telegraf"; !strings.Contains(log, want) {
+		t.Errorf("the input's log does not say %q:\n%s", want, grepLines(log, "inside Telegraf"))
 	}
 }

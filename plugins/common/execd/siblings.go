@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -76,25 +75,22 @@ func parentOf(stat []byte) int {
 }
 
 // ConfigFiles lists the config files the parent Telegraf was started
-// with, from its command line (--config, --config-directory, read
-// recursively for *.conf as Telegraf does), or Telegraf's defaults when
-// it names none. URLs are left out.
+// with, in the order Telegraf loads them: from its command line
+// (--config, then each --config-directory walked for *.conf as Telegraf
+// does), or Telegraf's defaults when it names none. URLs are left out.
 func (p Parent) ConfigFiles() ([]string, error) {
 	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.PID))
 	if err != nil {
 		return nil, err
 	}
-	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	return configFiles(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")), nil
+}
+
+// configFiles is ConfigFiles for Telegraf's arguments.
+func configFiles(args []string) []string {
 	configs, dirs := telegrafConfigArgs(args)
-	if len(configs) == 0 {
-		if env := os.Getenv("TELEGRAF_CONFIG_PATH"); env != "" {
-			configs = []string{env}
-		} else {
-			configs = []string{"/etc/telegraf/telegraf.conf"}
-			if len(dirs) == 0 {
-				dirs = []string{"/etc/telegraf/telegraf.d"}
-			}
-		}
+	if len(configs) == 0 && len(dirs) == 0 {
+		configs, dirs = defaultConfigPaths()
 	}
 	var files []string
 	for _, c := range configs {
@@ -103,17 +99,45 @@ func (p Parent) ConfigFiles() ([]string, error) {
 		}
 	}
 	for _, dir := range dirs {
-		var found []string
-		filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error { //nolint:errcheck // a directory that cannot be read adds nothing
-			if err == nil && !d.IsDir() && strings.HasSuffix(path, ".conf") {
-				found = append(found, path)
-			}
-			return nil
-		})
-		sort.Strings(found)
-		files = append(files, found...)
+		files = append(files, walkConfigDir(dir)...)
 	}
-	return files, nil
+	return files
+}
+
+// defaultConfigPaths is where Telegraf looks when its command line names
+// no config: $TELEGRAF_CONFIG_PATH, else ~/.telegraf/telegraf.conf when
+// it exists, else /etc/telegraf/telegraf.conf and /etc/telegraf/telegraf.d.
+func defaultConfigPaths() (configs, dirs []string) {
+	if env := os.Getenv("TELEGRAF_CONFIG_PATH"); env != "" {
+		return []string{env}, nil
+	}
+	if home := os.ExpandEnv("${HOME}/.telegraf/telegraf.conf"); fileExists(home) {
+		return []string{home}, nil
+	}
+	return []string{"/etc/telegraf/telegraf.conf"}, []string{"/etc/telegraf/telegraf.d"}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// walkConfigDir lists dir's *.conf files as Telegraf's WalkDirectory
+// does: in walk order, skipping directories named "..*" (Kubernetes
+// mounts, which hold every file twice).
+func walkConfigDir(dir string) []string {
+	var found []string
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error { //nolint:errcheck // a directory that cannot be read adds nothing
+		switch {
+		case err != nil:
+		case d.IsDir() && strings.HasPrefix(d.Name(), "..") && path != dir:
+			return filepath.SkipDir
+		case !d.IsDir() && len(d.Name()) > 5 && strings.HasSuffix(d.Name(), ".conf"):
+			found = append(found, path)
+		}
+		return nil
+	})
+	return found
 }
 
 // telegrafConfigArgs picks --config and --config-directory (one dash or
@@ -192,9 +216,11 @@ func (o Output) Passes(measurement string) bool {
 func Outputs(files []string) ([]Output, error) {
 	var outputs []Output
 	var errs []error
-	// Telegraf applies each file's [agent] table in turn: the last file
-	// that sets an option wins, for the outputs of every file.
-	batch, buffer := DefaultBatchSize, DefaultBufferLimit
+	// Telegraf reads each file's [agent] table before its plugins, and
+	// gives an output the agent's settings of that moment: a later
+	// file's [agent] does not reach the outputs of earlier ones. Zero is
+	// Telegraf's default.
+	var agentBatch, agentBuffer int64
 	for _, file := range files {
 		text, err := os.ReadFile(file)
 		if err != nil {
@@ -202,26 +228,30 @@ func Outputs(files []string) ([]Output, error) {
 			continue
 		}
 		var doc struct {
-			Agent   map[string]any              `toml:"agent"`
-			Outputs map[string][]map[string]any `toml:"outputs"`
+			Agent   map[string]any `toml:"agent"`
+			Outputs map[string]any `toml:"outputs"`
 		}
 		if _, err := toml.Decode(ExpandEnv(string(text)), &doc); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", file, err))
 			continue
 		}
-		batch = positiveInt(doc.Agent["metric_batch_size"], batch)
-		buffer = positiveInt(doc.Agent["metric_buffer_limit"], buffer)
+		if v, ok := doc.Agent["metric_batch_size"].(int64); ok {
+			agentBatch = v
+		}
+		if v, ok := doc.Agent["metric_buffer_limit"].(int64); ok {
+			agentBuffer = v
+		}
 		kinds := make([]string, 0, len(doc.Outputs))
 		for kind := range doc.Outputs {
 			kinds = append(kinds, kind)
 		}
 		slices.Sort(kinds)
 		for _, kind := range kinds {
-			for _, table := range doc.Outputs[kind] {
+			for _, table := range tables(doc.Outputs[kind]) {
 				o := Output{Kind: kind, File: file, NameDrop: stringList(table["namedrop"]), NamePass: stringList(table["namepass"])}
 				o.Alias, _ = table["alias"].(string)
-				o.BatchSize = positiveInt(table["metric_batch_size"], 0)
-				o.BufferLimit = positiveInt(table["metric_buffer_limit"], 0)
+				o.BatchSize = setting(table["metric_batch_size"], agentBatch, DefaultBatchSize)
+				o.BufferLimit = setting(table["metric_buffer_limit"], agentBuffer, DefaultBufferLimit)
 				if kind == "execd" {
 					o.Command = stringList(table["command"])
 				}
@@ -229,22 +259,29 @@ func Outputs(files []string) ([]Output, error) {
 			}
 		}
 	}
-	for i := range outputs {
-		if outputs[i].BatchSize == 0 {
-			outputs[i].BatchSize = batch
-		}
-		if outputs[i].BufferLimit == 0 {
-			outputs[i].BufferLimit = buffer
-		}
-	}
 	return outputs, errors.Join(errs...)
 }
 
-// positiveInt is a TOML integer when it is one above zero, else def:
-// Telegraf too takes zero for unset.
-func positiveInt(v any, def int) int {
-	if n, ok := v.(int64); ok && n > 0 {
+// tables is an [[outputs.kind]] array of tables, or the single
+// [outputs.kind] table of older configs, which Telegraf also takes.
+func tables(v any) []map[string]any {
+	switch v := v.(type) {
+	case []map[string]any:
+		return v
+	case map[string]any:
+		return []map[string]any{v}
+	}
+	return nil
+}
+
+// setting is what Telegraf applies to an output: its own value above
+// zero, else the agent's above zero, else the default.
+func setting(own any, agent int64, def int) int {
+	if n, ok := own.(int64); ok && n > 0 {
 		return int(n)
+	}
+	if agent > 0 {
+		return int(agent)
 	}
 	return def
 }

@@ -126,10 +126,15 @@ func TestOutputsBatchAndBuffer(t *testing.T) {
 [[outputs.execd]]
   metric_buffer_limit = 0
 `)}, 1000, 10000},
-		// Telegraf applies each file's [agent] in turn, the last wins,
-		// whichever file holds the output.
+		// Telegraf gives an output the [agent] settings of the moment
+		// its file is read: a later file's do not reach it.
 		{"a later file's agent", []string{write("first.conf", "[agent]\n  metric_batch_size = 3000\n[[outputs.execd]]\n"),
-			write("second.conf", "[agent]\n  metric_batch_size = 4000\n")}, 4000, 10000},
+			write("second.conf", "[agent]\n  metric_batch_size = 4000\n")}, 3000, 10000},
+		{"an earlier file's agent", []string{write("agent-first.conf", "[agent]\n  metric_batch_size = 3000\n  metric_buffer_limit = 30000\n"),
+			write("output-second.conf", "[[outputs.execd]]\n")}, 3000, 30000},
+		{"an agent's zero is the default again", []string{write("agent-set.conf", "[agent]\n  metric_batch_size = 3000\n"),
+			write("agent-zero.conf", "[agent]\n  metric_batch_size = 0\n[[outputs.execd]]\n")}, 1000, 10000},
+		{"a single [outputs.kind] table", []string{write("legacy.conf", "[outputs.execd]\n  metric_batch_size = 2500\n")}, 2500, 10000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,6 +147,36 @@ func TestOutputsBatchAndBuffer(t *testing.T) {
 			}
 			if o := outputs[0]; o.BatchSize != tt.batch || o.BufferLimit != tt.buf {
 				t.Fatalf("batch %d, buffer %d; want %d, %d", o.BatchSize, o.BufferLimit, tt.batch, tt.buf)
+			}
+		})
+	}
+}
+
+// The files Telegraf loads, in its order: --config ones, then each
+// --config-directory walked (a directory before a file named like it plus
+// ".conf", as a walk goes), without Kubernetes' "..data" copies; only with
+// neither flag its default files.
+func TestConfigFilesLikeTelegraf(t *testing.T) {
+	dir := t.TempDir()
+	d := filepath.Join(dir, "telegraf.d")
+	for _, f := range []string{"a.conf", "more/x.conf", "more.conf", "..2026_12_07/a.conf", "b.conf.available", ".conf"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(d, f)), 0o700)
+		os.WriteFile(filepath.Join(d, f), nil, 0o600)
+	}
+	t.Setenv("TELEGRAF_CONFIG_PATH", "/env/telegraf.conf")
+	for _, tt := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"a directory alone", []string{"telegraf", "--config-directory", d},
+			[]string{filepath.Join(d, "a.conf"), filepath.Join(d, "more", "x.conf"), filepath.Join(d, "more.conf")}},
+		{"a file and a URL", []string{"telegraf", "-config=/etc/t.conf", "--config", "https://h/t.conf"}, []string{"/etc/t.conf"}},
+		{"neither", []string{"telegraf", "--test"}, []string{"/env/telegraf.conf"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := configFiles(tt.args); !slices.Equal(got, tt.want) {
+				t.Fatalf("files %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -77,19 +77,12 @@ func (k *KafkaConsumer) warnUnfilteredOutputs(outputs []execd.Output) {
 	}
 }
 
-// windowBatches is how many of Telegraf's batches the default window
-// holds: up to two inside Telegraf and room for the output to hold
-// markers beside them (newTracker's roomy).
-const windowBatches = 5
-
 // adoptTelegrafBatch takes metric_batch_size and metric_buffer_limit from
 // the [[outputs.execd]] table that runs telegraf-cnosdb, as Telegraf
 // applies them: the input paces itself by that output's batches, and a
 // metric_batch_size of its own that disagrees would stall the loop (too
 // small: Telegraf drops its batch signals; too large: no batch ever
-// fills). Windows left to their defaults grow to windowBatches batches.
-// readErr says what of Telegraf's config could not be read: when the
-// table is not found, the size assumed may be wrong, which the log says.
+// fills). readErr says what of Telegraf's config could not be read.
 func (k *KafkaConsumer) adoptTelegrafBatch(outputs []execd.Output, readErr error) {
 	var found []execd.Output
 	for _, o := range outputs {
@@ -97,18 +90,19 @@ func (k *KafkaConsumer) adoptTelegrafBatch(outputs []execd.Output, readErr error
 			found = append(found, o)
 		}
 	}
-	if len(found) == 0 {
-		switch {
-		case readErr != nil:
-			k.Log.Warnf("telegraf-cnosdb's [[outputs.execd]] is not in what could be read of Telegraf's config (%v): assuming it gets batches of metric_batch_size = %d; set metric_batch_size to that table's (or the agent's) if it differs, or the loop stalls",
-				readErr, k.MetricBatchSize)
-		default:
-			k.Log.Debugf("telegraf-cnosdb's [[outputs.execd]] is not in Telegraf's config: assuming metric_batch_size = %d", k.MetricBatchSize)
-		}
-		return
-	}
 	if readErr != nil {
 		k.Log.Debugf("reading Telegraf's config: %v", readErr)
+	}
+	if len(found) == 0 {
+		if k.windowDefaults.batch {
+			why := ""
+			if readErr != nil {
+				why = fmt.Sprintf(" (some of it could not be read: %v)", readErr)
+			}
+			k.Log.Warnf("telegraf-cnosdb's [[outputs.execd]] table is not in Telegraf's config as read%s, a URL or a wrapper script maybe: assuming it gets Telegraf's default batches (metric_batch_size = %d); set metric_batch_size here to that table's (or the agent's) if it differs, or the loop stalls",
+				why, k.MetricBatchSize)
+		}
+		return
 	}
 	o := found[0]
 	if len(found) > 1 {
@@ -120,14 +114,20 @@ func (k *KafkaConsumer) adoptTelegrafBatch(outputs []execd.Output, readErr error
 	}
 	k.MetricBatchSize = o.BatchSize
 	k.telegrafBuffer = o.BufferLimit
+	k.Log.Debugf("%s: metric_batch_size %d, metric_buffer_limit %d", o.Name(), o.BatchSize, o.BufferLimit)
+}
+
+// sizeWindows grows the windows left to their defaults with the batch:
+// room for what sits inside Telegraf (insideFor) and for the output to
+// hold markers beside it (newTracker's roomy: a batch and a chunk twice).
+func (k *KafkaConsumer) sizeWindows(retriggers bool) {
+	need := insideFor(k.MetricBatchSize, k.telegrafBuffer, retriggers) + 3*k.MetricBatchSize
 	if k.windowDefaults.messages {
-		k.MaxUndeliveredMessages = max(defaultMaxUndeliveredMessages, windowBatches*k.MetricBatchSize)
+		k.MaxUndeliveredMessages = max(defaultMaxUndeliveredMessages, need)
 	}
 	if k.windowDefaults.metrics {
-		k.MaxUndeliveredMetrics = max(defaultMaxUndeliveredMetrics, 2*windowBatches*k.MetricBatchSize)
+		k.MaxUndeliveredMetrics = max(defaultMaxUndeliveredMetrics, 2*need)
 	}
-	k.Log.Debugf("%s: metric_batch_size %d, metric_buffer_limit %d; max_undelivered_messages %d, max_undelivered_metrics %d",
-		o.Name(), o.BatchSize, o.BufferLimit, k.MaxUndeliveredMessages, k.MaxUndeliveredMetrics)
 }
 
 // isCompanion tells telegraf-cnosdb's [[outputs.execd]] table by its

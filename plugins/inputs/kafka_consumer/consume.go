@@ -102,6 +102,7 @@ func (k *KafkaConsumer) Run(ctx context.Context, stdout io.Writer, stats *Stats)
 			k.adoptTelegrafBatch(outputs, err)
 		}
 	}
+	k.sizeWindows(retriggers)
 	t := newTracker(k, stdout, stats, retriggers)
 	if isTelegraf {
 		t.nudge = telegraf.RequestFlush

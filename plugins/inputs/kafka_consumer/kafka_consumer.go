@@ -37,11 +37,12 @@ const (
 	defaultConsumerGroup = "telegraf_metrics_consumers"
 	// Stock's 1000 is Telegraf's default metric_batch_size: a window no
 	// larger than a batch makes every batch wait for flush_interval. Of
-	// 10000, two to four batches sit in Telegraf (retriggersWrites) and the
-	// rest is the output's: room for CnosDB writes of thousands of lines
-	// while the input goes on. The window is not in Telegraf's buffer, so
-	// it may exceed metric_buffer_limit. Metrics: twice that, so that
-	// only messages of several metrics each meet that bound first.
+	// 10000, two to four batches of 1000 sit in Telegraf (insideFor) and
+	// the rest is the output's: room for CnosDB writes of thousands of
+	// lines while the input goes on; larger batches grow the defaults
+	// (sizeWindows). The window is not in Telegraf's buffer, so it may
+	// exceed metric_buffer_limit. Metrics: twice that, so that only
+	// messages of several metrics each meet that bound first.
 	defaultMaxUndeliveredMessages = 10000
 	defaultMaxUndeliveredMetrics  = 20000
 	defaultDeliveryTimeout        = config.Duration(30 * time.Second)

@@ -49,20 +49,21 @@ func retriggersWrites(telegraf execd.TelegrafVersion, known bool) bool {
 // insideFor is how many metrics the input keeps inside Telegraf for
 // batches of batch (retriggersWrites), within Telegraf's buffer for the
 // output (0: unknown) less a batch, for other inputs' metrics and the
-// self-metrics: an overflow there costs a replay.
+// self-metrics: an overflow there costs a replay. Never below a batch,
+// or no batch would fill, unless the buffer itself is smaller.
 func insideFor(batch, buffer int, retriggers bool) int {
 	inside := 2 * batch
 	if retriggers {
 		inside = max(2*batch, min(4*batch, retriggerInside))
 	}
 	if buffer > 0 && inside > buffer-batch {
-		inside = max(batch, buffer-batch)
+		inside = min(buffer, max(batch, buffer-batch))
 	}
 	return inside
 }
 
-// retriggerInside bounds the batches beyond two kept inside a Telegraf
-// that retriggers writes.
+// retriggerInside: a Telegraf that retriggers writes gets up to four
+// batches, at most this many metrics in all, never fewer than two batches.
 const retriggerInside = 10000
 
 // Short checkpoints (lines lost before them) are replayed, unless the
@@ -143,7 +144,7 @@ type tracker struct {
 	// buffer and count in inside until read, or until delivery_timeout.
 	limbo      []checkpoint
 	limboSince time.Time
-	// insideLimit bounds inside: two or four batches (retriggersWrites),
+	// insideLimit bounds inside: insideFor's (retriggersWrites),
 	// halved at each loss in Telegraf (its buffer is smaller than we
 	// assumed, or shared with busy inputs) and regained slowly as
 	// checkpoints are acknowledged, so replays cannot overflow it for ever.

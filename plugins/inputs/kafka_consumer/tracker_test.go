@@ -868,9 +868,9 @@ func TestTrackerBatchesInsideByTelegrafRelease(t *testing.T) {
 }
 
 // How much sits inside Telegraf: two batches before 1.35.2, whatever
-// their size (more would lose batch signals); four later, up to
-// retriggerInside beyond two; never more than Telegraf's buffer for the
-// output holds beside a batch of other metrics.
+// their size (more would lose batch signals); later up to four, at most
+// retriggerInside in all, never fewer than two; never more than Telegraf's
+// buffer for the output holds beside a batch of other metrics.
 func TestInsideFor(t *testing.T) {
 	for _, tt := range []struct {
 		batch, buffer int
@@ -888,6 +888,7 @@ func TestInsideFor(t *testing.T) {
 		{5000, 50000, false, 10000}, // sample.conf's
 		{5000, 10000, false, 5000},  // the default buffer: one batch and room for others
 		{5000, 6000, false, 5000},   // never below a batch, or no batch would fill
+		{5000, 4000, false, 4000},   // nor above the buffer
 	} {
 		if got := insideFor(tt.batch, tt.buffer, tt.retriggers); got != tt.want {
 			t.Errorf("insideFor(%d, %d, %v) = %d, want %d", tt.batch, tt.buffer, tt.retriggers, got, tt.want)

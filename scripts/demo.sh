@@ -690,7 +690,8 @@ telegraf_errors() {
 }
 
 # Metrics Telegraf dropped because an output's buffer (metric_buffer_limit)
-# was full: execd children have no back-pressure on Telegraf's input side.
+# was full: stock's inputs, and ours without delivery tracking, do not wait
+# for room there.
 telegraf_dropped() {
 	sed -n 's/.*Metric buffer overflow; \([0-9]*\) metrics have been dropped.*/\1/p' "$LOGS/telegraf.log" |
 		awk '{ n += $1 } END { print n + 0 }'
@@ -803,7 +804,7 @@ step_produce() {
 			local dropped
 			dropped=$(telegraf_dropped)
 			if ((dropped > 0 && stored + dropped >= expected)); then
-				fail "$stored of $expected rows stored: Telegraf dropped $dropped metrics because its output buffer overflowed (metric_buffer_limit in sample.conf; the input has no back-pressure, so send fewer or slower messages, or raise the limit)"
+				fail "$stored of $expected rows stored: Telegraf dropped $dropped metrics because its output buffer overflowed (metric_buffer_limit on telegraf-cnosdb's [[outputs.execd]] in sample.conf: raise it, or send fewer or slower messages)"
 			fi
 		fi
 		if [[ -n $server_pid ]] && ! alive "$server_pid"; then

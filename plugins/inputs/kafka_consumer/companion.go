@@ -90,9 +90,6 @@ func (k *KafkaConsumer) adoptTelegrafBatch(outputs []execd.Output, readErr error
 			found = append(found, o)
 		}
 	}
-	if readErr != nil {
-		k.Log.Debugf("reading Telegraf's config: %v", readErr)
-	}
 	if len(found) == 0 {
 		if k.windowDefaults.batch {
 			why := ""
@@ -103,6 +100,9 @@ func (k *KafkaConsumer) adoptTelegrafBatch(outputs []execd.Output, readErr error
 				why, k.MetricBatchSize)
 		}
 		return
+	}
+	if readErr != nil {
+		k.Log.Debugf("reading Telegraf's config: %v", readErr)
 	}
 	o := found[0]
 	if len(found) > 1 {

@@ -140,6 +140,37 @@ func TestSummaryMarksLostRuns(t *testing.T) {
 	}
 }
 
+// A compressed scenario shows its bytes on the wire per line and how they
+// compare with the same path uncompressed.
+func TestTableBytesPerLine(t *testing.T) {
+	run := func(scenario string, bodyBytes int64) result {
+		return result{Scenario: scenario, Label: scenario, Expect: 1000, Delivered: 1000, Writes: 2, BodyBytes: bodyBytes,
+			Status: "ok", Rate: 100, Roles: map[string]roleStats{"telegraf": {CPUSeconds: 1}}}
+	}
+	rows := mainTable(summarize([]result{run("ours", 80000), run("ours-gzip", 20000), run("stock", 0)}))
+	last := func(label string) string {
+		for _, r := range rows {
+			if r[0] == label {
+				return r[len(r)-1]
+			}
+		}
+		t.Fatalf("no row %q in %v", label, rows)
+		return ""
+	}
+	if got := last("ours"); got != "80.0" {
+		t.Errorf("ours B/line %q, want 80.0", got)
+	}
+	if got := last("stock"); got != "-" {
+		t.Errorf("stock, not observed: B/line %q, want -", got)
+	}
+	if got := last("gzip cost ours (gzip)/ours"); got != "0.25x" {
+		t.Errorf("gzip's bytes ratio %q, want 0.25x", got)
+	}
+	if got := last("ratio ours/stock"); got != "" {
+		t.Errorf("a ratio against an unobserved B/line %q, want empty", got)
+	}
+}
+
 func TestTargetLines(t *testing.T) {
 	ss := []summary{
 		{scenario: "stock", label: "stock", valid: true, rate: 100000, cpuPerM: map[string]float64{"telegraf": 9}},

@@ -36,6 +36,9 @@ type result struct {
 	// Writes: write requests the server answered during the run (0: not
 	// observed), to see how a change moves the size of each request.
 	Writes int64 `json:"writes"`
+	// BodyBytes: write bodies as they came over the wire (compressed when
+	// the output compresses), 0 when not observed.
+	BodyBytes int64 `json:"body_bytes,omitempty"`
 	// Dropped: what Telegraf logged as "Metric buffer overflow".
 	Dropped int64 `json:"dropped"`
 	// Status: ok (all delivered, nothing dropped), lost, stalled, timeout or exited.
@@ -351,6 +354,7 @@ loop:
 			if st, err := server.stats(); err == nil {
 				res.Rejected = int64(st.LinesRejected - base.LinesRejected)
 				res.Writes = int64(st.WriteRequests - base.WriteRequests)
+				res.BodyBytes = st.BodyBytes - base.BodyBytes
 				prog.observe(now, int64(st.LinesStored-base.LinesStored), o.expect)
 			}
 		case "rows":
@@ -591,9 +595,10 @@ type testServer struct {
 }
 
 type serverStats struct {
-	LinesStored   int `json:"lines_stored"`
-	LinesRejected int `json:"lines_rejected"`
-	WriteRequests int `json:"write_requests"`
+	LinesStored   int   `json:"lines_stored"`
+	LinesRejected int   `json:"lines_rejected"`
+	WriteRequests int   `json:"write_requests"`
+	BodyBytes     int64 `json:"body_bytes"`
 }
 
 func (s *testServer) stats() (serverStats, error) {

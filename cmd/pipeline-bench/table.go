@@ -77,6 +77,7 @@ type summary struct {
 	delivered       int64
 	dropped         int64
 	linesPerWrite   float64 // lines stored per write request; 0 when not observed
+	bytesPerLine    float64 // write body bytes on the wire per line stored; 0 when not observed
 }
 
 var tableRoles = []string{"telegraf", "input", "output"}
@@ -120,6 +121,12 @@ func summarize(results []result) []summary {
 				return 0
 			}
 			return float64(r.Delivered) / float64(r.Writes)
+		})
+		s.bytesPerLine = median(use, func(r result) float64 {
+			if r.BodyBytes == 0 || r.Delivered == 0 {
+				return 0
+			}
+			return float64(r.BodyBytes) / float64(r.Delivered)
 		})
 		for _, role := range append(slices.Clone(tableRoles), "server") {
 			if !hasRole(use, role) {
@@ -184,7 +191,7 @@ func find(ss []summary, scenario string) *summary {
 
 var tableHeader = []string{"run", "ok/runs", "msgs/s", "steady", "wall s",
 	"CPU/M tgf", "CPU/M in", "CPU/M out", "CPU/M sum", "CPU/M srv",
-	"RSS tgf", "RSS in", "RSS out", "RSS sum", "stored", "dropped", "lines/write"}
+	"RSS tgf", "RSS in", "RSS out", "RSS sum", "stored", "dropped", "lines/write", "B/line"}
 
 func mainTable(ss []summary) [][]string {
 	rows := [][]string{tableHeader}
@@ -204,9 +211,12 @@ func mainTable(ss []summary) [][]string {
 		for _, role := range []string{"telegraf", "input", "output", "total"} {
 			row = append(row, num(s.rssMB, role, "%.1f"))
 		}
-		row = append(row, fmt.Sprint(s.delivered), fmt.Sprint(s.dropped), "-")
+		row = append(row, fmt.Sprint(s.delivered), fmt.Sprint(s.dropped), "-", "-")
 		if s.linesPerWrite > 0 {
-			row[len(row)-1] = fmt.Sprintf("%.0f", s.linesPerWrite)
+			row[len(row)-2] = fmt.Sprintf("%.0f", s.linesPerWrite)
+		}
+		if s.bytesPerLine > 0 {
+			row[len(row)-1] = fmt.Sprintf("%.1f", s.bytesPerLine)
 		}
 		rows = append(rows, row)
 	}
@@ -223,7 +233,11 @@ func mainTable(ss []summary) [][]string {
 		for _, role := range []string{"telegraf", "input", "output", "total"} {
 			row = append(row, ratioOf(a.rssMB, b.rssMB, role))
 		}
-		rows = append(rows, append(row, "", "", ""))
+		bytes := ""
+		if a.bytesPerLine > 0 && b.bytesPerLine > 0 {
+			bytes = ratioText(a.bytesPerLine, b.bytesPerLine, true)
+		}
+		rows = append(rows, append(row, "", "", "", bytes))
 	}
 	ratio("ratio ours/stock", find(ss, "ours"), stock)
 	ratio("ratio ours (no loop)/stock", find(ss, "ours-noloop"), stock)
@@ -231,6 +245,7 @@ func mainTable(ss []summary) [][]string {
 	ratio("self-metrics cost ours (stats on)/ours", find(ss, "ours-stats"), find(ss, "ours"))
 	ratio("change ours/ours (baseline)", find(ss, "ours"), find(ss, "ours-base"))
 	ratio("ratio ceiling/stock", find(ss, "ceiling"), stock)
+	ratio("gzip cost ours (gzip)/ours", find(ss, "ours-gzip"), find(ss, "ours"))
 	return rows
 }
 

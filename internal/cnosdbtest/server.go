@@ -127,6 +127,9 @@ type Stats struct {
 	LinesStored   int            `json:"lines_stored"`
 	LinesRejected int            `json:"lines_rejected"`
 	Queries       int            `json:"queries"`
+	// BodyBytes adds up write bodies as they came over the wire, before
+	// any Content-Encoding is undone: what a compressed write saves.
+	BodyBytes int64 `json:"body_bytes"`
 }
 
 // Count returns how many writes were answered with status and code ("" for
@@ -608,6 +611,9 @@ func (s *Server) write(r *http.Request) (*reply, int, bool) {
 	if apiErr != nil {
 		return errorReply(apiErr), 0, false
 	}
+	s.statsMu.Lock()
+	s.stats.BodyBytes += int64(len(body))
+	s.statsMu.Unlock()
 	if _, ok := r.Header["Authorization"]; !ok {
 		return errorReply(errMissingAuthorization()), countLines(body), false
 	}

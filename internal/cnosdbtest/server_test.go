@@ -620,6 +620,22 @@ func TestStats(t *testing.T) {
 	}
 }
 
+// BodyBytes counts bodies as sent, compressed or not, so that a benchmark
+// can tell what gzip saves on the wire.
+func TestStatsBodyBytes(t *testing.T) {
+	s := startServer(t, Options{Dialect: V24})
+	plain := lp("m,t=a f=1 TS\nm,t=b f=1 TS")
+	packed := gzipped(plain)
+	write(t, s, "", plain)
+	resp := s.testDo(t, request{path: "/api/v1/write", body: packed, headers: map[string]string{"Content-Encoding": "gzip"}})
+	if resp.status != 200 {
+		t.Fatalf("gzip write: %d %s", resp.status, resp.body)
+	}
+	if st := s.Stats(); st.BodyBytes != int64(len(plain)+len(packed)) || st.LinesStored != 4 {
+		t.Fatalf("stats %+v, want %d body bytes", st, len(plain)+len(packed))
+	}
+}
+
 func TestFaultInjection(t *testing.T) {
 	s := startServer(t, Options{})
 

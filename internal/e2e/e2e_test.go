@@ -69,8 +69,26 @@ func telegrafs(t *testing.T) map[string]string {
 // telegraf is a running stock Telegraf.
 type telegraf struct {
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	log  *lockedBuffer
 	done chan error
+}
+
+// lockedBuffer is Telegraf's output, which tests read while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startTelegraf(t *testing.T, binary, config string) *telegraf {
@@ -80,7 +98,7 @@ func startTelegraf(t *testing.T, binary, config string) *telegraf {
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tg := &telegraf{log: &bytes.Buffer{}, done: make(chan error, 1)}
+	tg := &telegraf{log: &lockedBuffer{}, done: make(chan error, 1)}
 	tg.cmd = exec.Command(binary, "--config", path)
 	tg.cmd.Stdout = tg.log
 	tg.cmd.Stderr = tg.log

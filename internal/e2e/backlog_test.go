@@ -35,11 +35,7 @@ func backlogSize(t *testing.T) int {
 // server's stored-line count shows the replays.
 func TestBacklogWithDefaultAgentSettings(t *testing.T) {
 	n := backlogSize(t)
-	for name, binary := range telegrafs(t) {
-		for _, be := range backends(t) {
-			t.Run(name+"/"+be.name, func(t *testing.T) { checkBacklog(t, name, binary, be, n) })
-		}
-	}
+	forEachTelegrafAndBackend(t, func(t *testing.T, name, binary string, be backend) { checkBacklog(t, name, binary, be, n) })
 }
 
 func checkBacklog(t *testing.T, name, binary string, be backend, n int) {

@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbtest"
 	"github.com/kafka-cnosdb/telegraf-execd/internal/kafkatest"
+	"github.com/kafka-cnosdb/telegraf-execd/internal/syncbuf"
 )
 
 var (
@@ -69,26 +69,8 @@ func telegrafs(t *testing.T) map[string]string {
 // telegraf is a running stock Telegraf.
 type telegraf struct {
 	cmd  *exec.Cmd
-	log  *lockedBuffer
+	log  *syncbuf.Buffer
 	done chan error
-}
-
-// lockedBuffer is Telegraf's output, which tests read while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func startTelegraf(t *testing.T, binary, config string) *telegraf {
@@ -98,7 +80,7 @@ func startTelegraf(t *testing.T, binary, config string) *telegraf {
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tg := &telegraf{log: &lockedBuffer{}, done: make(chan error, 1)}
+	tg := &telegraf{log: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	tg.cmd = exec.Command(binary, "--config", path)
 	tg.cmd.Stdout = tg.log
 	tg.cmd.Stderr = tg.log
@@ -229,9 +211,16 @@ func childConfigs(t *testing.T, broker, topic string, srv cnosdbtest.Target, inp
 }
 
 func TestGuidePipelineThroughStockTelegraf(t *testing.T) {
+	forEachTelegrafAndBackend(t, func(t *testing.T, _, binary string, be backend) { checkGuidePipeline(t, binary, be) })
+}
+
+// forEachTelegrafAndBackend runs check as a subtest for every stock
+// Telegraf and every CnosDB found.
+func forEachTelegrafAndBackend(t *testing.T, check func(t *testing.T, name, binary string, be backend)) {
+	t.Helper()
 	for name, binary := range telegrafs(t) {
 		for _, be := range backends(t) {
-			t.Run(name+"/"+be.name, func(t *testing.T) { checkGuidePipeline(t, binary, be) })
+			t.Run(name+"/"+be.name, func(t *testing.T) { check(t, name, binary, be) })
 		}
 	}
 }

@@ -17,11 +17,7 @@ import (
 // body as 2.3.0 and 2.4.3 do (docs/cnosdb.md); a real CnosDB, when one
 // is here, judges both.
 func TestGzipReachesCnosDB(t *testing.T) {
-	for name, binary := range telegrafs(t) {
-		for _, be := range backends(t) {
-			t.Run(name+"/"+be.name, func(t *testing.T) { checkGzip(t, binary, be) })
-		}
-	}
+	forEachTelegrafAndBackend(t, func(t *testing.T, _, binary string, be backend) { checkGzip(t, binary, be) })
 }
 
 func checkGzip(t *testing.T, binary string, be backend) {

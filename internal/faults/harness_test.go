@@ -1,7 +1,6 @@
 package faults
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"github.com/kafka-cnosdb/telegraf-execd/internal/cnosdbtest"
 	"github.com/kafka-cnosdb/telegraf-execd/internal/kafkatest"
 	"github.com/kafka-cnosdb/telegraf-execd/internal/proctest"
+	"github.com/kafka-cnosdb/telegraf-execd/internal/syncbuf"
 )
 
 // slow reports whether the full set with full durations runs (FAULTS_SLOW=1).
@@ -205,24 +205,6 @@ func (p *pipeline) backendName() string {
 	return "test server " + string(p.fake.Dialect())
 }
 
-// syncBuffer is a log shared by the processes of one scenario.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // telegraf is one running stock Telegraf process.
 type telegraf struct {
 	cmd  *exec.Cmd
@@ -230,7 +212,7 @@ type telegraf struct {
 	err  error // the exit, once done is closed
 }
 
-func startTelegraf(t *testing.T, binary, configPath string, log *syncBuffer) *telegraf {
+func startTelegraf(t *testing.T, binary, configPath string, log *syncbuf.Buffer) *telegraf {
 	t.Helper()
 	tg := &telegraf{done: make(chan struct{})}
 	tg.cmd = exec.Command(binary, "--config", configPath)
@@ -392,7 +374,7 @@ type pipeline struct {
 	outputConf string
 	// db is the database the output writes to ("" for public).
 	db   string
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 	main *telegraf
 	sent []int // the numbers that must be stored
 	// optional numbers may be stored or not (the 10,000-level nesting).
@@ -412,7 +394,7 @@ func newPipeline(t *testing.T, name string, tg stockTelegraf, s setup) *pipeline
 	if s.real != "" {
 		name += "-real-cnosdb-" + s.real
 	}
-	p := &pipeline{t: t, name: name, tg: tg, log: &syncBuffer{}, brokers: s.brokers}
+	p := &pipeline{t: t, name: name, tg: tg, log: &syncbuf.Buffer{}, brokers: s.brokers}
 	if p.brokers == nil {
 		p.brokers = kafkatest.Brokers(t)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/influxdata/telegraf/plugins/parsers/influx"
 	serinflux "github.com/influxdata/telegraf/plugins/serializers/influx"
 
+	"github.com/kafka-cnosdb/telegraf-execd/internal/syncbuf"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 )
 
@@ -438,27 +439,10 @@ func listen(t *testing.T) (*Listener, *eventSink) {
 	return l, sink
 }
 
-func testLogger(buf *syncBuffer) *execd.Logger {
+func testLogger(buf *syncbuf.Buffer) *execd.Logger {
 	log := execd.NewLogger("outputs.test", telegraf.Debug)
 	log.SetOutput(buf)
 	return log
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func TestListenerAndAckerEndToEnd(t *testing.T) {
@@ -466,7 +450,7 @@ func TestListenerAndAckerEndToEnd(t *testing.T) {
 	if info, err := os.Stat(filepath.Dir(l.Path())); err != nil || info.Mode().Perm() != 0o700 {
 		t.Fatalf("socket directory: %v, %v; want mode 0700", info, err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	acker := NewAcker(testLogger(&logs), func() bool { return false })
 	ctx, cancel := context.WithCancel(context.Background())
 	go acker.Run(ctx)
@@ -494,7 +478,7 @@ func TestListenerAndAckerEndToEnd(t *testing.T) {
 // Run sends what is queued before it returns.
 func TestAckerFlushesQueuedEventsWhenStopped(t *testing.T) {
 	l, sink := listen(t)
-	acker := NewAcker(testLogger(&syncBuffer{}), func() bool { return false })
+	acker := NewAcker(testLogger(&syncbuf.Buffer{}), func() bool { return false })
 	m := Marker{Seq: 4, Lines: 1, Socket: l.Path()}
 	acker.Received(m, false, 1)
 	acker.Settled(m)
@@ -510,7 +494,7 @@ func TestAckerFlushesQueuedEventsWhenStopped(t *testing.T) {
 func TestAckerHeartbeat(t *testing.T) {
 	l, sink := listen(t)
 	var busy bool
-	acker := NewAcker(testLogger(&syncBuffer{}), func() bool { return busy })
+	acker := NewAcker(testLogger(&syncbuf.Buffer{}), func() bool { return busy })
 	t0 := time.Now()
 
 	acker.heartbeat(t0)
@@ -551,7 +535,7 @@ func TestAckerHeartbeat(t *testing.T) {
 // on, or the input sees silence and replays the whole window into
 // Telegraf while nothing can be written.
 func TestAckerKeepsBeatingForAnInputWaitingOnABusyOutput(t *testing.T) {
-	acker := NewAcker(testLogger(&syncBuffer{}), func() bool { return true })
+	acker := NewAcker(testLogger(&syncbuf.Buffer{}), func() bool { return true })
 	const socket = "/nowhere/ack.sock"
 	t0 := time.Now()
 	acker.Received(Marker{Seq: 8, Lines: 10, Socket: socket}, false, 10)
@@ -627,7 +611,7 @@ func (r *rawInput) close() {
 
 func TestAckerSurvivesTheInputVanishingAndComingBack(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "ack.sock")
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	acker := NewAcker(testLogger(&logs), func() bool { return false })
 	now := time.Now()
 	send := func(seq uint64) {

@@ -14,6 +14,7 @@ import (
 	"github.com/influxdata/telegraf"
 
 	"github.com/kafka-cnosdb/telegraf-execd/internal/kafkatest"
+	"github.com/kafka-cnosdb/telegraf-execd/internal/syncbuf"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/delivery"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 )
@@ -140,27 +141,10 @@ func (s *lineSink) waitFor(t *testing.T, n int) []string {
 type running struct {
 	k      *KafkaConsumer
 	out    *lineSink
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 	stats  *Stats
 	cancel context.CancelFunc
 	done   chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func start(t *testing.T, config string) *running {
@@ -172,7 +156,7 @@ func start(t *testing.T, config string) *running {
 func startWith(t *testing.T, config string, out *lineSink) *running {
 	t.Helper()
 	k := New()
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	k.Log.SetOutput(log)
 	if err := execd.DecodeConfig("[[inputs.kafka_consumer]]\ndata_format = \"json\"\n"+config, "inputs", "kafka_consumer", k); err != nil {
 		t.Fatal(err)

@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/kafka-cnosdb/telegraf-execd/internal/kafkatest"
+	"github.com/kafka-cnosdb/telegraf-execd/internal/syncbuf"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 )
 
 func dryRunPlugin(t *testing.T, config string) *KafkaConsumer {
 	t.Helper()
 	k := New()
-	k.Log.SetOutput(&syncBuffer{})
+	k.Log.SetOutput(&syncbuf.Buffer{})
 	if err := execd.DecodeConfig("[[inputs.kafka_consumer]]\ndata_format = \"json\"\n"+config, "inputs", "kafka_consumer", k); err != nil {
 		t.Fatal(err)
 	}

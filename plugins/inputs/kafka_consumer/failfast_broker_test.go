@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kafka-cnosdb/telegraf-execd/internal/kafkatest"
+	"github.com/kafka-cnosdb/telegraf-execd/internal/syncbuf"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 )
 
@@ -16,7 +17,7 @@ import (
 func runToError(t *testing.T, config string) (error, string) {
 	t.Helper()
 	k := New()
-	log := &syncBuffer{}
+	log := &syncbuf.Buffer{}
 	k.Log.SetOutput(log)
 	if err := execd.DecodeConfig("[[inputs.kafka_consumer]]\ndata_format = \"json\"\nmetadata_retry_max = 0\n"+config, "inputs", "kafka_consumer", k); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/kafka-cnosdb/telegraf-execd/internal/syncbuf"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/delivery"
 	"github.com/kafka-cnosdb/telegraf-execd/plugins/common/execd"
 )
@@ -75,7 +76,7 @@ type trackerFixture struct {
 	tr       *tracker
 	session  *fakeSession
 	out      *bytes.Buffer
-	log      *syncBuffer
+	log      *syncbuf.Buffer
 	stats    *Stats
 	sessions int // sessions ended (rewinds)
 	timeout  time.Duration
@@ -96,7 +97,7 @@ func newTrackerFixture(t *testing.T, tracking string, options func(k *KafkaConsu
 // is ready.
 func newTrackerFixtureFor(t *testing.T, retriggers bool, tracking string, options func(k *KafkaConsumer)) *trackerFixture {
 	t.Helper()
-	f := &trackerFixture{t: t, out: &bytes.Buffer{}, log: &syncBuffer{}, stats: &Stats{}, retriggers: retriggers}
+	f := &trackerFixture{t: t, out: &bytes.Buffer{}, log: &syncbuf.Buffer{}, stats: &Stats{}, retriggers: retriggers}
 	k := New()
 	k.Log.SetOutput(f.log)
 	k.Brokers = []string{"127.0.0.1:1"}

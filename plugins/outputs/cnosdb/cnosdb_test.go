@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -376,6 +378,41 @@ func TestGzip(t *testing.T) {
 		// One refused gzip request, then plain ones.
 		if s.Stats().Count(500, "") != 1 {
 			t.Fatalf("%d refused requests, want 1", s.Stats().Count(500, ""))
+		}
+	})
+	t.Run("V230 hangs up on it", func(t *testing.T) {
+		// Real 2.3.0's parser panics on some gzip bodies read as text:
+		// the connection closes without an answer, for every retry.
+		var mu sync.Mutex
+		var gzipTries, lines int
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == pingPath {
+				io.WriteString(w, `{"status":"healthy","version":"2.3.0, revision x"}`) //nolint:errcheck // to a test client
+				return
+			}
+			body, _ := io.ReadAll(r.Body)
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Header.Get("Content-Encoding") == "gzip" {
+				gzipTries++
+				if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+					conn.Close()
+				}
+				return
+			}
+			lines += strings.Count(string(body), "\n")
+		}))
+		defer srv.Close()
+		c, log := newPlugin(t, []string{srv.URL}, "content_encoding = \"gzip\"\nbatch_size = 10")
+		stats := runAll(t, c, seedLines("m", 100, 0))
+		mu.Lock()
+		defer mu.Unlock()
+		if lines != 100 || stats.LinesRejected.Load() != 0 || !strings.Contains(log.String(), "does not decode gzip") {
+			t.Fatalf("stored %d of 100, rejected %d; want all, and the fallback logged:\n%s", lines, stats.LinesRejected.Load(), log.String())
+		}
+		// Twice (once may be a stale connection), then plain ones.
+		if gzipTries != 2 {
+			t.Fatalf("%d gzip requests, want 2", gzipTries)
 		}
 	})
 }

@@ -66,6 +66,9 @@ type answer struct {
 	// write_sql_limit with 413 before reading it and closes at once, so
 	// a client still sending sees only this.
 	cutOff bool
+	// unanswered: the server closed the connection without an answer,
+	// before or after taking the body (EOF, broken pipe, reset).
+	unanswered bool
 }
 
 // CnosDB error codes, by what they mean for a retry. The first two digits
@@ -491,6 +494,7 @@ func (s *sender) post(body []byte) (answer, bool) {
 	identity := false // this body goes uncompressed: probing the server
 	created := false
 	cutOffs := 0
+	unansweredGzip := 0
 	for {
 		if s.ctx.Err() != nil {
 			return answer{}, false
@@ -570,6 +574,17 @@ func (s *sender) post(body []byte) (answer, bool) {
 			if ans.kind == kindConfig {
 				ans.reason = s.c.explainRefusal(ans.reason)
 			}
+			if gzipped && !s.gzipVerified && ans.unanswered && s.ping(s.urlIndex) {
+				// CnosDB 2.3.0 reads a gzip body as text, and on some
+				// its line-protocol parser panics: the connection closes
+				// without an answer, every time for the same body. Twice
+				// in a row from a server that answers pings (once may be
+				// a stale connection), probe without gzip as for its 500.
+				if unansweredGzip++; unansweredGzip >= 2 {
+					identity = true
+				}
+				continue
+			}
 			if ans.cutOff && s.ping(s.urlIndex) {
 				// Cut off while sending, by a server that answers: once
 				// may be a restart or a stale connection, twice in a row
@@ -636,8 +651,9 @@ func (s *sender) attempt(body []byte, gzipped bool) answer {
 	defer func() { s.stats.WriteLatency.Observe(time.Since(start)) }()
 	resp, err := s.c.client.Do(req)
 	if err != nil {
-		return answer{kind: kindTransient, reason: err.Error(), unreachable: isUnreachable(err),
-			cutOff: errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)}
+		cutOff := errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)
+		return answer{kind: kindTransient, reason: err.Error(), unreachable: isUnreachable(err), cutOff: cutOff,
+			unanswered: cutOff || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)}
 	}
 	n, _ := io.ReadFull(resp.Body, s.respBuf)
 	// Drain what is left so the connection can be reused.
